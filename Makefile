@@ -1,0 +1,80 @@
+# AdapLeR-C.  `make deps` (as root) installs the Debian packages; `make` builds bin/adapler;
+# `make test` runs the test suite; `make bench` the benchmarks.  See README.md.
+
+CC      ?= gcc
+BLASDIR := /usr/lib/x86_64-linux-gnu/openblas-openmp
+PKGS    := libcjson libutf8proc sqlite3
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -O3 -g -fopenmp -Wall -Wextra -Wshadow -Wno-unused-parameter -Wno-format-truncation \
+	-Iengine -I. -I/usr/include/x86_64-linux-gnu/openblas-openmp \
+	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  := -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas \
+	$(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcjson -lutf8proc -lsqlite3) -lm -fopenmp
+
+# Build flavours: the default one into build/release and bin/, the sanitizer one
+# (make SAN=1 ...) into build/asan with -fsanitize=address,undefined.
+ifeq ($(SAN),1)
+  BUILD   := build/asan
+  BINDIR  := build/asan/bin
+  CFLAGS  := $(CFLAGS_BASE) -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+  LDFLAGS += -fsanitize=address,undefined
+else
+  BUILD   := build/release
+  BINDIR  := bin
+  CFLAGS  := $(CFLAGS_BASE)
+endif
+CFLAGS += $(EXTRA_CFLAGS)
+
+LIB_SRC  := $(filter-out engine/main.c,$(wildcard engine/*.c eraser/*.c baselines/*.c experiments/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC := $(wildcard tests/*.c)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+DEPS     := $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/engine/main.d
+
+.PHONY: all test test-asan bench deps clean demo data
+all: $(BINDIR)/adapler $(BINDIR)/tests
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libadapler.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BINDIR)/adapler: $(BUILD)/engine/main.o $(BUILD)/libadapler.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Tests link the whole library (--whole-archive is not needed: tests call into it).
+$(BINDIR)/tests: $(TEST_OBJ) $(BUILD)/libadapler.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# `make test`: every test, one line each, ending with "N passed, N failed".
+# T=substring runs a subset; V=1 prints what each test compared.
+test: $(BINDIR)/adapler $(BINDIR)/tests
+	ADAPLER_BIN=$(abspath $(BINDIR)/adapler) $(BINDIR)/tests $(if $(V),-v) $(T)
+
+# The same suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+test-asan:
+	$(MAKE) SAN=1 test
+
+bench: $(BINDIR)/adapler
+	/usr/bin/python3 tests/bench.py --adapler $(abspath $(BINDIR)/adapler)
+
+# Debian packages the build, the tests and the figures need.
+DEB_PKGS := build-essential pkg-config libopenblas-openmp-dev libcjson-dev libutf8proc-dev \
+	libsqlite3-dev sqlite3 gnuplot-nox python3 python3-torch python3-numpy python3-sklearn
+deps:
+	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -z "$$missing" ]; then echo "deps: all Debian packages present"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "deps: installing $$missing"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "deps: run as root: apt-get install -y $$missing"; exit 1; fi
+
+clean:
+	rm -rf build bin
+
+-include $(DEPS)

@@ -1,0 +1,23 @@
+/* cli.h: the subcommands of bin/adapler.  Each takes (argc, argv) with argv[0] = the
+ * subcommand name, handles --help itself, and returns the process exit status.  To add a
+ * subcommand: write cmd_<name>() in the folder it belongs to and add one row to the table
+ * in engine/main.c. */
+#ifndef ADP_CLI_H
+#define ADP_CLI_H
+
+typedef int (*cli_cmd_fn)(int argc, char **argv);
+
+int cmd_predict(int argc, char **argv);  /* engine/cmd_predict.c */
+int cmd_bench(int argc, char **argv);    /* engine/cmd_bench.c */
+int cmd_tokenize(int argc, char **argv); /* engine/cmd_tokenize.c */
+int cmd_vocab(int argc, char **argv);    /* engine/cmd_vocab.c */
+int cmd_data(int argc, char **argv);     /* engine/cmd_data.c */
+int cmd_eraser(int argc, char **argv);   /* eraser/cmd_eraser.c */
+
+/* Helpers shared by the subcommands. */
+/* Parse a whole decimal integer in [lo, hi]; on failure print "<cmd>: <opt>: ..." and
+ * return 0. */
+int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out);
+int cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out);
+
+#endif

@@ -1,0 +1,143 @@
+/* common.c: error messages, checked allocation, files, clocks and the thread budget. */
+
+#include "common.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <omp.h>
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static _Thread_local char g_errmsg[1024];
+
+int adp_seterr(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g_errmsg, sizeof g_errmsg, fmt, ap);
+    va_end(ap);
+    return ADP_ERR;
+}
+
+int adp_preferr(const char *fmt, ...) {
+    char prefix[512], old[sizeof g_errmsg];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, g_errmsg, sizeof old);
+    snprintf(g_errmsg, sizeof g_errmsg, "%s%s", prefix, old);
+    return ADP_ERR;
+}
+
+const char *adp_errmsg(void) { return g_errmsg[0] ? g_errmsg : "unknown error"; }
+
+static void oom(size_t size, const char *file, int line) {
+    fprintf(stderr, "%s:%d: out of memory allocating %zu bytes\n", file, line, size);
+    abort();
+}
+
+void *adp_malloc_check(size_t size, const char *file, int line) {
+    void *p = malloc(size ? size : 1);
+    if (!p) oom(size, file, line);
+    return p;
+}
+
+void *adp_calloc_check(size_t n, size_t size, const char *file, int line) {
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) oom(n * size, file, line);
+    return p;
+}
+
+void *adp_realloc_check(void *p, size_t size, const char *file, int line) {
+    void *q = realloc(p, size ? size : 1);
+    if (!q) oom(size, file, line);
+    return q;
+}
+
+void *adp_aligned_check(size_t size, const char *file, int line) {
+    void *p = NULL;
+    size_t rounded = (size + 63) & ~(size_t)63;
+    if (posix_memalign(&p, 64, rounded ? rounded : 64) != 0) oom(size, file, line);
+    return p;
+}
+
+char *adp_strdup_check(const char *s, const char *file, int line) {
+    size_t n = strlen(s) + 1;
+    char *d = adp_malloc_check(n, file, line);
+    memcpy(d, s, n);
+    return d;
+}
+
+int adp_read_file(const char *path, char **out, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return adp_seterr("%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 1 << 16, n = 0;
+    char *buf = mallocCheck(cap);
+    for (;;) {
+        if (n + 1 >= cap) buf = reallocCheck(buf, cap *= 2);
+        size_t got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0) break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return adp_seterr("%s: read error", path);
+    }
+    buf[n] = 0;
+    *out = buf;
+    if (len) *len = n;
+    return ADP_OK;
+}
+
+int adp_write_file_atomic(const char *path, const void *data, size_t len) {
+    size_t pl = strlen(path);
+    char *tmp = mallocCheck(pl + 8);
+    snprintf(tmp, pl + 8, "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        adp_seterr("%s: cannot create: %s", tmp, strerror(errno));
+        free(tmp);
+        return ADP_ERR;
+    }
+    int ok = fwrite(data, 1, len, f) == len;
+    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        adp_seterr("%s: write failed: %s", path, strerror(errno));
+        remove(tmp);
+        free(tmp);
+        return ADP_ERR;
+    }
+    free(tmp);
+    return ADP_OK;
+}
+
+double adp_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int g_threads = 0;
+
+int adp_set_threads(int n) {
+    if (n <= 0) n = omp_get_num_procs();
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
+    g_threads = n;
+    return n;
+}
+
+int adp_get_threads(void) { return g_threads > 0 ? g_threads : omp_get_max_threads(); }
+
+const char *adp_blas_info(void) {
+    static char buf[256];
+    snprintf(buf, sizeof buf, "OpenBLAS %s core=%s threads=%d parallel=%s",
+             openblas_get_config(), openblas_get_corename(), openblas_get_num_threads(),
+             openblas_get_parallel() == 2 ? "openmp" : openblas_get_parallel() == 1 ? "pthreads" : "serial");
+    return buf;
+}

@@ -1,0 +1,38 @@
+/* main.c: bin/adapler, a git-style front end.  `adapler <command> [options]`; every
+ * command answers --help.  Only this file and the cmd_*.c files print and exit. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+typedef struct {
+    const char *name;
+    cli_cmd_fn fn;
+    const char *summary;
+} command;
+
+static const command COMMANDS[] = {
+    {"help", NULL, "this list"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: adapler <command> [options]   (adapler <command> --help for details)\n\n"
+               "Adaptive length reduction for BERT encoders, in C.\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
+        fprintf(f, "  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
+        if (COMMANDS[i].fn && !strcmp(argv[1], COMMANDS[i].name)) return COMMANDS[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "adapler: unknown command '%s' (try adapler --help)\n", argv[1]);
+    return 2;
+}

@@ -1,0 +1,33 @@
+/* test_common.c: error messages, atomic writes and the thread budget. */
+#include "common.h"
+#include "test.h"
+
+#include <string.h>
+
+TEST(common_error_messages) {
+    CHECK_INT(adp_seterr("bad %s at %d", "thing", 3), ADP_ERR);
+    CHECK_STR(adp_errmsg(), "bad thing at 3");
+    adp_preferr("file.json: ");
+    CHECK_STR(adp_errmsg(), "file.json: bad thing at 3");
+}
+
+TEST(common_atomic_write_and_read) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/x.txt", test_tmpdir());
+    REQUIRE(adp_write_file_atomic(path, "hello\n", 6) == ADP_OK);
+    char *buf = NULL;
+    size_t n = 0;
+    REQUIRE(adp_read_file(path, &buf, &n) == ADP_OK);
+    CHECK_INT(n, 6);
+    CHECK_STR(buf, "hello\n");
+    free(buf);
+    snprintf(path, sizeof path, "%s/missing/x.txt", test_tmpdir());
+    CHECK_INT(adp_read_file(path, &buf, &n), ADP_ERR);
+    CHECK(strstr(adp_errmsg(), "missing/x.txt") != NULL);
+}
+
+TEST(common_thread_budget) {
+    CHECK_INT(adp_set_threads(1), 1);
+    CHECK_INT(adp_get_threads(), 1);
+    CHECK(strstr(adp_blas_info(), "threads=1") != NULL);
+}
