@@ -141,3 +141,25 @@ const char *adp_blas_info(void) {
              openblas_get_parallel() == 2 ? "openmp" : openblas_get_parallel() == 1 ? "pthreads" : "serial");
     return buf;
 }
+
+void adp_blas_fix_coretype(char **argv) {
+    if (getenv("OPENBLAS_CORETYPE")) return;
+    const char *core = openblas_get_corename();
+    int fallback = core && (!strcmp(core, "Prescott") || !strcmp(core, "Core2") || !strcmp(core, "Nehalem") ||
+                            !strcmp(core, "Sandybridge") || !strcmp(core, "Katmai"));
+    if (!fallback) return;
+    const char *want = NULL;
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512dq"))
+        want = "SkylakeX";
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        want = "Haswell";
+#endif
+    if (!want || strcmp(core, want) == 0) return;
+    setenv("OPENBLAS_CORETYPE", want, 1);
+    execv("/proc/self/exe", argv);
+    /* exec failed: carry on with the slow kernels */
+    unsetenv("OPENBLAS_CORETYPE");
+}

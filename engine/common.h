@@ -67,3 +67,10 @@ const char *adp_blas_info(void);
 #define ADP_MAX(a, b) ((a) > (b) ? (a) : (b))
 
 #endif
+
+/* OpenBLAS 0.3.21 (Debian 12) does not recognise recent Xeons and falls back to its
+ * Prescott (SSE3) kernels, five times slower.  Called first thing in main(): if the core
+ * OpenBLAS picked is such a fallback, OPENBLAS_CORETYPE is unset, and the CPU has AVX-512
+ * (or AVX2+FMA), re-execute the program with OPENBLAS_CORETYPE=SkylakeX (or Haswell), which
+ * OpenBLAS reads only at load time.  Returns only if no re-exec was needed or it failed. */
+void adp_blas_fix_coretype(char **argv);

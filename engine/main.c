@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "common.h"
 
 typedef struct {
     const char *name;
@@ -12,7 +13,8 @@ typedef struct {
 } command;
 
 static const command COMMANDS[] = {
-    {"help", NULL, "this list"},
+    {"bench", cmd_bench, "time the forward pass of a random model of a given shape"},
+    {"tokenize", cmd_tokenize, "WordPiece-encode JSON lines of text (BERT's tokenizer)"},
 };
 
 static void usage(FILE *f) {
@@ -23,6 +25,7 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    adp_blas_fix_coretype(argv);
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -149,7 +149,10 @@ static int selected(const test_entry *t, int argc, char **argv) {
     return !any;
 }
 
+void adp_blas_fix_coretype(char **argv);
+
 int main(int argc, char **argv) {
+    adp_blas_fix_coretype(argv);
     int timeout = 900;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-v")) g_verbose = 1;

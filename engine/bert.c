@@ -1,0 +1,202 @@
+/* bert.c: BertForSequenceClassification forward over a packed batch, as a flat list of
+ * op calls per layer, with the pruning step as one more op (gather kept rows).
+ *
+ *   x = LayerNorm(word[ids] + type[types] + pos[positions])
+ *   for each layer l:
+ *       [prune at input]            x <- x[kept rows]
+ *       qkv = x Wqkv^T + bqkv        (T, 3H), q scaled by 1/sqrt(dh)
+ *       c   = attention(qkv)         per (sequence, head)
+ *       x   = LayerNorm(c Wo^T + bo + x)
+ *       [prune after attention]     x <- x[kept rows]
+ *       f   = gelu(x W1^T + b1)      (T, I)
+ *       x   = LayerNorm(f W2^T + b2 + x)
+ *   logits = tanh(x[CLS] Wp^T + bp) Wc^T + bc
+ */
+#include "bert.h"
+
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "common.h"
+#include "flops.h"
+#include "ops.h"
+
+void bert_ctx_init(bert_ctx *c) { memset(c, 0, sizeof *c); }
+
+void bert_ctx_free(bert_ctx *c) {
+    free(c->x), free(c->x_alt), free(c->y), free(c->qkv), free(c->ctxv), free(c->ffn), free(c->scratch);
+    free(c->probs), free(c->pool_in), free(c->pooled), free(c->pos), free(c->pos_alt), free(c->pos_ids);
+    free(c->off), free(c->off_alt), free(c->orig_len), free(c->prob_off), free(c->keep);
+    free(c->logits), free(c->layer_tokens), free(c->ffn_tokens), free(c->drop_stage), free(c->flops);
+    memset(c, 0, sizeof *c);
+}
+
+#define GROW(ptr, n) ((ptr) = (free(ptr), alignedCheck(sizeof(*(ptr)) * (size_t)(n))))
+
+/* Size the arena for T tokens and n_seq sequences (only grows). */
+static void ctx_reserve(bert_ctx *c, const bert_config *cfg, size_t T, int n_seq, int max_len) {
+    size_t H = (size_t)cfg->hidden, I = (size_t)cfg->inter;
+    if (T > c->cap_tokens) {
+        GROW(c->x, T * H), GROW(c->x_alt, T * H), GROW(c->y, T * H), GROW(c->qkv, T * 3 * H);
+        GROW(c->ctxv, T * H), GROW(c->ffn, T * I), GROW(c->pos, T), GROW(c->pos_alt, T), GROW(c->pos_ids, T);
+        GROW(c->keep, T), GROW(c->drop_stage, T);
+        c->cap_tokens = T;
+    }
+    size_t scratch = (size_t)omp_get_max_threads() * (size_t)max_len * (size_t)max_len;
+    if (scratch > c->cap_scratch) {
+        GROW(c->scratch, scratch);
+        c->cap_scratch = scratch;
+    }
+    if (n_seq > c->cap_seq || cfg->num_labels > c->cap_labels || cfg->layers > c->cap_layers) {
+        int ns = ADP_MAX(n_seq, c->cap_seq), nl = ADP_MAX(cfg->num_labels, c->cap_labels);
+        int L = ADP_MAX(cfg->layers, c->cap_layers);
+        GROW(c->off, ns + 1), GROW(c->off_alt, ns + 1), GROW(c->orig_len, ns), GROW(c->prob_off, ns);
+        GROW(c->pool_in, (size_t)ns * H), GROW(c->pooled, (size_t)ns * H), GROW(c->logits, (size_t)ns * nl);
+        GROW(c->layer_tokens, (size_t)ns * L), GROW(c->ffn_tokens, (size_t)ns * L), GROW(c->flops, ns);
+        c->cap_seq = ns, c->cap_labels = nl, c->cap_layers = L;
+    }
+}
+
+static int validate_batch(const bert_model *m, const bert_batch *b, int *max_len) {
+    const bert_config *c = &m->cfg;
+    if (b->n_seq <= 0) return adp_seterr("empty batch");
+    if (b->off[0] != 0) return adp_seterr("batch offsets must start at 0");
+    *max_len = 0;
+    for (int s = 0; s < b->n_seq; s++) {
+        int n = b->off[s + 1] - b->off[s];
+        if (n <= 0) return adp_seterr("sequence %d is empty (expected at least [CLS])", s);
+        if (n > c->max_pos)
+            return adp_seterr("sequence %d has %d tokens, more than max_position_embeddings %d", s, n, c->max_pos);
+        if (n > 255 * 255) return adp_seterr("sequence %d too long", s);
+        *max_len = ADP_MAX(*max_len, n);
+        for (int t = b->off[s]; t < b->off[s + 1]; t++) {
+            if (b->ids[t] < 0 || b->ids[t] >= c->vocab_size)
+                return adp_seterr("sequence %d, token %d: id %d outside the vocabulary [0, %d)", s, t - b->off[s],
+                                  b->ids[t], c->vocab_size);
+            if (b->types && (b->types[t] < 0 || b->types[t] >= c->type_vocab))
+                return adp_seterr("sequence %d, token %d: token type %d outside [0, %d)", s, t - b->off[s],
+                                  b->types[t], c->type_vocab);
+        }
+    }
+    return ADP_OK;
+}
+
+/* One pruning point: ask the strategy, force [CLS], gather if anything was dropped.
+ * Swaps ctx->x with ctx->x_alt when rows move.  Returns ADP_OK or the strategy's error. */
+static int prune_point_run(bert_ctx *c, const bert_model *m, const bert_run_opts *o, int layer, prune_point point,
+                           int want, int n_seq, const int *in_off) {
+    const bert_config *cfg = &m->cfg;
+    int T = c->off[n_seq];
+    memset(c->keep, 1, (size_t)T);
+    prune_step st = {
+        .layer = layer, .n_layers = cfg->layers, .point = point, .n_seq = n_seq, .batch_first = o->batch_first,
+        .off = c->off, .pos = c->pos, .orig_len = c->orig_len, .hidden = c->x, .hidden_size = cfg->hidden,
+        .probs = want == PRUNE_ACT_WITH_PROBS ? c->probs : NULL, .prob_off = c->prob_off, .n_heads = cfg->heads,
+    };
+    if (o->prune->select(o->prune, &st, c->keep, c->flops) != ADP_OK)
+        return adp_preferr("pruning strategy %s, layer %d: ", o->prune->name, layer);
+    int dropped = 0;
+    for (int s = 0; s < n_seq; s++) {
+        c->keep[c->off[s]] = 1; /* [CLS] always stays */
+        for (int t = c->off[s]; t < c->off[s + 1]; t++)
+            if (!c->keep[t]) {
+                c->drop_stage[in_off[s] + c->pos[t]] = (uint8_t)(2 * layer + point);
+                dropped++;
+            }
+    }
+    if (!dropped) return ADP_OK;
+    prune_gather(c->x_alt, c->pos_alt, c->off_alt, c->x, c->pos, c->off, n_seq, cfg->hidden, c->keep);
+    float *tx = c->x;
+    c->x = c->x_alt, c->x_alt = tx;
+    int32_t *tp = c->pos;
+    c->pos = c->pos_alt, c->pos_alt = tp;
+    int *to = c->off;
+    c->off = c->off_alt, c->off_alt = to;
+    return ADP_OK;
+}
+
+int bert_forward(bert_ctx *c, const bert_model *m, const bert_batch *b, const bert_run_opts *opts,
+                 const bert_result **out) {
+    static const bert_run_opts no_opts = {0};
+    const bert_run_opts *o = opts ? opts : &no_opts;
+    const bert_config *cfg = &m->cfg;
+    const int H = cfg->hidden, I = cfg->inter, L = cfg->layers, C = cfg->num_labels, n_seq = b->n_seq;
+    int max_len = 0;
+    if (validate_batch(m, b, &max_len) != ADP_OK) return ADP_ERR;
+    if (L > 127) return adp_seterr("%d layers: at most 127 supported", L);
+    const int T0 = b->off[n_seq];
+    ctx_reserve(c, cfg, (size_t)T0, n_seq, max_len);
+    const float scale = 1.0f / sqrtf((float)(H / cfg->heads));
+
+    for (int s = 0; s <= n_seq; s++) c->off[s] = b->off[s];
+    for (int s = 0; s < n_seq; s++) {
+        c->orig_len[s] = b->off[s + 1] - b->off[s];
+        c->flops[s] = 0.0;
+        for (int t = b->off[s]; t < b->off[s + 1]; t++) c->pos[t] = t - b->off[s];
+    }
+    memset(c->drop_stage, 2 * L, (size_t)T0);
+
+    embedding_forward(c->x, b->ids, c->pos, b->types, m->w.word_emb, m->w.pos_emb, m->w.type_emb, T0, H);
+    layernorm_forward(c->x, NULL, NULL, c->x, m->w.emb_ln_g, m->w.emb_ln_b, T0, H, cfg->ln_eps);
+    if (o->hook) o->hook(o->hook_user, -1, c->x, T0, c->off, c->pos);
+
+    for (int l = 0; l < L; l++) {
+        const bert_layer_w *w = &m->w.layer[l];
+        int want_in = o->prune ? o->prune->wants(o->prune, l, PRUNE_AT_INPUT) : PRUNE_SKIP;
+        if (want_in != PRUNE_SKIP && prune_point_run(c, m, o, l, PRUNE_AT_INPUT, PRUNE_ACT, n_seq, b->off))
+            return ADP_ERR;
+        int T = c->off[n_seq];
+        float *x = c->x;
+        for (int s = 0; s < n_seq; s++) c->layer_tokens[s * L + l] = c->off[s + 1] - c->off[s];
+
+        /* attention block */
+        matmul_forward(c->qkv, x, w->wqkv, T, H, 3 * H);
+        qkv_bias_forward(c->qkv, w->bqkv, T, H, scale);
+        int want_mid = o->prune ? o->prune->wants(o->prune, l, PRUNE_AFTER_ATTENTION) : PRUNE_SKIP;
+        float *probs = NULL;
+        if (want_mid == PRUNE_ACT_WITH_PROBS) {
+            size_t need = 0;
+            for (int s = 0; s < n_seq; s++) {
+                size_t n = (size_t)(c->off[s + 1] - c->off[s]);
+                c->prob_off[s] = need;
+                need += (size_t)cfg->heads * n * n;
+            }
+            if (need > c->cap_probs) GROW(c->probs, need), c->cap_probs = need;
+            probs = c->probs;
+        }
+        attention_forward(c->ctxv, probs, c->prob_off, c->qkv, c->off, n_seq, H, cfg->heads, NULL, c->scratch);
+        matmul_forward(c->y, c->ctxv, w->wo, T, H, H);
+        residual_layernorm_forward(x, NULL, NULL, NULL, c->y, w->bo, x, w->ln1_g, w->ln1_b, T, H, cfg->ln_eps);
+
+        if (want_mid != PRUNE_SKIP && prune_point_run(c, m, o, l, PRUNE_AFTER_ATTENTION, want_mid, n_seq, b->off))
+            return ADP_ERR;
+        T = c->off[n_seq];
+        x = c->x;
+        for (int s = 0; s < n_seq; s++) c->ffn_tokens[s * L + l] = c->off[s + 1] - c->off[s];
+
+        /* feed-forward block */
+        matmul_forward(c->ffn, x, w->w1, T, H, I);
+        bias_gelu_forward(c->ffn, w->b1, T, I);
+        matmul_forward(c->y, c->ffn, w->w2, T, I, H);
+        residual_layernorm_forward(x, NULL, NULL, NULL, c->y, w->b2, x, w->ln2_g, w->ln2_b, T, H, cfg->ln_eps);
+        if (o->hook) o->hook(o->hook_user, l, x, T, c->off, c->pos);
+    }
+    const float *x = c->x;
+    /* pooler and classifier on each sequence's [CLS] row */
+    for (int s = 0; s < n_seq; s++) memcpy(c->pool_in + (size_t)s * H, x + (size_t)c->off[s] * H, sizeof(float) * H);
+    matmul_forward(c->pooled, c->pool_in, m->w.pool_w, n_seq, H, H);
+    bias_forward(c->pooled, m->w.pool_b, n_seq, H);
+    tanh_forward(c->pooled, n_seq * H);
+    matmul_forward(c->logits, c->pooled, m->w.cls_w, n_seq, H, C);
+    bias_forward(c->logits, m->w.cls_b, n_seq, C);
+
+    for (int s = 0; s < n_seq; s++)
+        c->flops[s] += flops_sequence(cfg, c->layer_tokens + s * L, c->ffn_tokens + s * L);
+    c->res = (bert_result){
+        .n_seq = n_seq, .n_layers = L, .n_labels = C, .logits = c->logits, .layer_tokens = c->layer_tokens,
+        .ffn_tokens = c->ffn_tokens, .drop_stage = c->drop_stage, .flops = c->flops,
+    };
+    *out = &c->res;
+    return ADP_OK;
+}

@@ -1,0 +1,170 @@
+/* cmd_bench.c: `adapler bench`: time the forward pass of a random model of a given shape
+ * (dense, or with a fixed pruning schedule) and print tokens/s and GFLOP/s. */
+#include <getopt.h>
+#include <string.h>
+
+#include "bert.h"
+#include "cli.h"
+#include "common.h"
+#include "flops.h"
+#include "rng.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: adapler bench [--layers L] [--hidden H] [--heads A] [--inter I] [--batch B] [--seq N]\n"
+            "                     [--threads T] [--min-time S] [--schedule l:f,...] [--point input|attention] [--json]\n\n"
+            "Time the forward pass of a random BERT of the given shape on B sequences of N tokens\n"
+            "(random ids, packed, no padding).  Defaults: BERT-base (L12 H768 A12 I3072), B=8, N=128.\n"
+            "Prints the median over repeats of at least --min-time seconds (default 2).\n\n"
+            "  --schedule l:f,...  prune with the fixed 'schedule' control: before layer l keep a\n"
+            "                      fraction f of the remaining tokens (e.g. 4:0.5,8:0.5); also\n"
+            "                      times the dense model in the same run and reports the wall-clock\n"
+            "                      and FLOPs speedups\n"
+            "  --point             where the schedule prunes: at the layer input (default) or\n"
+            "                      after the attention block\n"
+            "  --json              one JSON object: tokens_per_s, gflops_per_s, ms_median, ...\n");
+}
+
+/* Median seconds per forward of the batch, over repeats filling min_time. */
+static int time_forward(bert_ctx *ctx, const bert_model *m, const bert_batch *b, const bert_run_opts *o,
+                        double min_time, double *median, double *flops_total) {
+    const bert_result *r;
+    for (int i = 0; i < 2; i++)
+        if (bert_forward(ctx, m, b, o, &r) != ADP_OK) return ADP_ERR;
+    double times[4096];
+    int n = 0;
+    double t_start = adp_now();
+    while (n < 4096 && (n < 5 || adp_now() - t_start < min_time)) {
+        double t0 = adp_now();
+        if (bert_forward(ctx, m, b, o, &r) != ADP_OK) return ADP_ERR;
+        times[n++] = adp_now() - t0;
+    }
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && times[j] < times[j - 1]; j--) {
+            double t = times[j];
+            times[j] = times[j - 1], times[j - 1] = t;
+        }
+    *median = times[n / 2];
+    *flops_total = 0;
+    for (int s = 0; s < b->n_seq; s++) *flops_total += r->flops[s];
+    return ADP_OK;
+}
+
+int cmd_bench(int argc, char **argv) {
+    long L = 12, H = 768, A = 12, I = 3072, B = 8, N = 128, threads = 0;
+    double min_time = 2.0;
+    int json = 0, point = PRUNE_AT_INPUT;
+    const char *schedule = NULL;
+    static const struct option opts[] = {
+        {"layers", 1, 0, 'L'}, {"hidden", 1, 0, 'H'}, {"heads", 1, 0, 'A'}, {"inter", 1, 0, 'I'},
+        {"batch", 1, 0, 'B'},  {"seq", 1, 0, 'N'},    {"threads", 1, 0, 't'}, {"min-time", 1, 0, 'm'},
+        {"schedule", 1, 0, 's'}, {"point", 1, 0, 'p'}, {"json", 0, 0, 'j'},  {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        const char *c = "bench";
+        switch (ch) {
+        case 'L': if (!cli_parse_int(c, "--layers", optarg, 1, 127, &L)) return 2; break;
+        case 'H': if (!cli_parse_int(c, "--hidden", optarg, 1, 16384, &H)) return 2; break;
+        case 'A': if (!cli_parse_int(c, "--heads", optarg, 1, 1024, &A)) return 2; break;
+        case 'I': if (!cli_parse_int(c, "--inter", optarg, 1, 65536, &I)) return 2; break;
+        case 'B': if (!cli_parse_int(c, "--batch", optarg, 1, 100000, &B)) return 2; break;
+        case 'N': if (!cli_parse_int(c, "--seq", optarg, 1, 8192, &N)) return 2; break;
+        case 't': if (!cli_parse_int(c, "--threads", optarg, 0, 1024, &threads)) return 2; break;
+        case 'm': if (!cli_parse_double(c, "--min-time", optarg, 0, 3600, &min_time)) return 2; break;
+        case 's': schedule = optarg; break;
+        case 'p':
+            if (!strcmp(optarg, "input")) point = PRUNE_AT_INPUT;
+            else if (!strcmp(optarg, "attention")) point = PRUNE_AFTER_ATTENTION;
+            else {
+                fprintf(stderr, "bench: --point: expected 'input' or 'attention', got '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'j': json = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "bench: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    if (H % A) {
+        fprintf(stderr, "bench: --hidden %ld is not a multiple of --heads %ld\n", H, A);
+        return 2;
+    }
+    int nthreads = adp_set_threads((int)threads);
+
+    float *frac = mallocCheck(sizeof(float) * (size_t)L);
+    for (int l = 0; l < L; l++) frac[l] = 1.0f;
+    if (schedule) {
+        char *spec = strdupCheck(schedule), *save = NULL;
+        for (char *tok = strtok_r(spec, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            int layer;
+            float f;
+            char extra;
+            if (sscanf(tok, "%d:%f%c", &layer, &f, &extra) != 2 || layer < 0 || layer >= L || !(f >= 0 && f <= 1)) {
+                fprintf(stderr, "bench: --schedule: '%s' is not layer:fraction with layer in [0, %ld) and fraction in [0, 1]\n",
+                        tok, L);
+                free(spec);
+                free(frac);
+                return 2;
+            }
+            frac[layer] = f;
+        }
+        free(spec);
+    }
+
+    bert_config cfg;
+    bert_config_init(&cfg, 1000, (int)H, (int)L, (int)A, (int)I, ADP_MAX(512, (int)N), 2);
+    bert_model m;
+    bert_model_alloc(&m, &cfg);
+    bert_model_init_random(&m, 1234);
+    int T = (int)(B * N);
+    int32_t *ids = mallocCheck(sizeof(int32_t) * (size_t)T);
+    int *off = mallocCheck(sizeof(int) * (size_t)(B + 1));
+    adp_rng rng;
+    rng_seed(&rng, 99);
+    for (int s = 0; s <= B; s++) off[s] = s * (int)N;
+    for (int t = 0; t < T; t++) ids[t] = t % N == 0 ? 2 : (int32_t)(5 + rng_below(&rng, 995));
+    bert_batch batch = {.n_seq = (int)B, .ids = ids, .types = NULL, .off = off};
+    bert_ctx ctx;
+    bert_ctx_init(&ctx);
+    int rc = 0;
+    double dense_t, dense_f, pr_t = 0, pr_f = 0;
+    if (time_forward(&ctx, &m, &batch, NULL, min_time, &dense_t, &dense_f) != ADP_OK) rc = 1;
+    prune_strategy ps;
+    int have_ps = 0;
+    if (!rc && schedule) {
+        if (prune_schedule_create(&ps, (int)L, frac, (prune_point)point) != ADP_OK) rc = 1;
+        else have_ps = 1;
+        bert_run_opts o = {.prune = &ps};
+        if (!rc && time_forward(&ctx, &m, &batch, &o, min_time, &pr_t, &pr_f) != ADP_OK) rc = 1;
+    }
+    if (rc) {
+        fprintf(stderr, "bench: %s\n", adp_errmsg());
+    } else if (json) {
+        printf("{\"layers\": %ld, \"hidden\": %ld, \"heads\": %ld, \"inter\": %ld, \"batch\": %ld, \"seq\": %ld, "
+               "\"threads\": %d, \"ms_median\": %.4f, \"tokens_per_s\": %.1f, \"gflops_per_s\": %.2f, \"gflop\": %.4f",
+               L, H, A, I, B, N, nthreads, 1e3 * dense_t, T / dense_t, dense_f / dense_t * 1e-9, dense_f * 1e-9);
+        if (schedule)
+            printf(", \"pruned_ms_median\": %.4f, \"pruned_gflop\": %.4f, \"wall_speedup\": %.4f, \"flops_speedup\": %.4f",
+                   1e3 * pr_t, pr_f * 1e-9, dense_t / pr_t, dense_f / pr_f);
+        printf(", \"blas\": \"%s\"}\n", adp_blas_info());
+    } else {
+        printf("shape L%ld H%ld A%ld I%ld, batch %ld x %ld tokens, %d threads (%s)\n", L, H, A, I, B, N, nthreads,
+               adp_blas_info());
+        printf("dense:  %.3f ms/batch  %.0f tokens/s  %.1f GFLOP/s\n", 1e3 * dense_t, T / dense_t,
+               dense_f / dense_t * 1e-9);
+        if (schedule)
+            printf("pruned: %.3f ms/batch  wall speedup %.3fx  FLOPs speedup %.3fx  ratio %.3f\n", 1e3 * pr_t,
+                   dense_t / pr_t, dense_f / pr_f, (dense_t / pr_t) / (dense_f / pr_f));
+    }
+    if (have_ps) ps.destroy(&ps);
+    bert_ctx_free(&ctx);
+    bert_model_free(&m);
+    bert_config_free(&cfg);
+    free(ids), free(off), free(frac);
+    return rc;
+}

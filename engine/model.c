@@ -1,0 +1,250 @@
+/* model.c: the weights arena, parameter naming, random init, checkpoint load and save. */
+#include "model.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common.h"
+#include "rng.h"
+
+size_t bert_weights_count(const bert_config *c) {
+    size_t H = (size_t)c->hidden, I = (size_t)c->inter;
+    size_t per_layer = 3 * H * H + 3 * H + H * H + H + 2 * H + I * H + I + H * I + H + 2 * H;
+    return (size_t)c->vocab_size * H + (size_t)c->max_pos * H + (size_t)c->type_vocab * H + 2 * H +
+           (size_t)c->layers * per_layer + H * H + H + (size_t)c->num_labels * H + (size_t)c->num_labels;
+}
+
+void bert_weights_point(bert_weights *w, const bert_config *c, float *base) {
+    size_t H = (size_t)c->hidden, I = (size_t)c->inter;
+    float *p = base;
+#define TAKE(n) (p += (n), p - (n))
+    w->word_emb = TAKE((size_t)c->vocab_size * H);
+    w->pos_emb = TAKE((size_t)c->max_pos * H);
+    w->type_emb = TAKE((size_t)c->type_vocab * H);
+    w->emb_ln_g = TAKE(H);
+    w->emb_ln_b = TAKE(H);
+    w->layer = mallocCheck(sizeof(bert_layer_w) * (size_t)c->layers);
+    for (int l = 0; l < c->layers; l++) {
+        bert_layer_w *lw = &w->layer[l];
+        lw->wqkv = TAKE(3 * H * H);
+        lw->bqkv = TAKE(3 * H);
+        lw->wo = TAKE(H * H);
+        lw->bo = TAKE(H);
+        lw->ln1_g = TAKE(H);
+        lw->ln1_b = TAKE(H);
+        lw->w1 = TAKE(I * H);
+        lw->b1 = TAKE(I);
+        lw->w2 = TAKE(H * I);
+        lw->b2 = TAKE(H);
+        lw->ln2_g = TAKE(H);
+        lw->ln2_b = TAKE(H);
+    }
+    w->pool_w = TAKE(H * H);
+    w->pool_b = TAKE(H);
+    w->cls_w = TAKE((size_t)c->num_labels * H);
+    w->cls_b = TAKE((size_t)c->num_labels);
+#undef TAKE
+    ASSERT((size_t)(p - base) == bert_weights_count(c));
+}
+
+void bert_weights_free_layout(bert_weights *w) {
+    free(w->layer);
+    w->layer = NULL;
+}
+
+static void add_param(bert_param *list, int *n, param_group g, float *ptr, int ndim, int64_t d0, int64_t d1,
+                      const char *fmt, int layer, const char *suffix) {
+    bert_param *p = &list[(*n)++];
+    memset(p, 0, sizeof *p);
+    char base[80];
+    snprintf(base, sizeof base, fmt, layer);
+    snprintf(p->name, sizeof p->name, "%s%s", base, suffix);
+    p->ptr = ptr;
+    p->ndim = ndim;
+    p->shape[0] = d0;
+    p->shape[1] = d1;
+    p->group = g;
+    p->no_decay = ndim == 1;
+}
+
+int bert_param_list(const bert_config *c, const bert_weights *w, bert_param **out) {
+    int64_t H = c->hidden, I = c->inter;
+    bert_param *list = mallocCheck(sizeof(bert_param) * (size_t)(9 + 16 * c->layers));
+    int n = 0;
+    const char *E = "bert.embeddings.%.0d";
+    add_param(list, &n, PARAM_CORE, w->word_emb, 2, c->vocab_size, H, E, 0, "word_embeddings.weight");
+    add_param(list, &n, PARAM_CORE, w->pos_emb, 2, c->max_pos, H, E, 0, "position_embeddings.weight");
+    add_param(list, &n, PARAM_CORE, w->type_emb, 2, c->type_vocab, H, E, 0, "token_type_embeddings.weight");
+    add_param(list, &n, PARAM_CORE, w->emb_ln_g, 1, H, 0, E, 0, "LayerNorm.weight");
+    add_param(list, &n, PARAM_CORE, w->emb_ln_b, 1, H, 0, E, 0, "LayerNorm.bias");
+    /* "%.0d" prints nothing for 0 above; layers need the index itself. */
+    const char *Lf = "bert.encoder.layer.%d.";
+    for (int l = 0; l < c->layers; l++) {
+        const bert_layer_w *lw = &w->layer[l];
+        add_param(list, &n, PARAM_CORE, lw->wqkv, 2, H, H, Lf, l, "attention.self.query.weight");
+        add_param(list, &n, PARAM_CORE, lw->bqkv, 1, H, 0, Lf, l, "attention.self.query.bias");
+        add_param(list, &n, PARAM_CORE, lw->wqkv + H * H, 2, H, H, Lf, l, "attention.self.key.weight");
+        add_param(list, &n, PARAM_CORE, lw->bqkv + H, 1, H, 0, Lf, l, "attention.self.key.bias");
+        add_param(list, &n, PARAM_CORE, lw->wqkv + 2 * H * H, 2, H, H, Lf, l, "attention.self.value.weight");
+        add_param(list, &n, PARAM_CORE, lw->bqkv + 2 * H, 1, H, 0, Lf, l, "attention.self.value.bias");
+        add_param(list, &n, PARAM_CORE, lw->wo, 2, H, H, Lf, l, "attention.output.dense.weight");
+        add_param(list, &n, PARAM_CORE, lw->bo, 1, H, 0, Lf, l, "attention.output.dense.bias");
+        add_param(list, &n, PARAM_CORE, lw->ln1_g, 1, H, 0, Lf, l, "attention.output.LayerNorm.weight");
+        add_param(list, &n, PARAM_CORE, lw->ln1_b, 1, H, 0, Lf, l, "attention.output.LayerNorm.bias");
+        add_param(list, &n, PARAM_CORE, lw->w1, 2, I, H, Lf, l, "intermediate.dense.weight");
+        add_param(list, &n, PARAM_CORE, lw->b1, 1, I, 0, Lf, l, "intermediate.dense.bias");
+        add_param(list, &n, PARAM_CORE, lw->w2, 2, H, I, Lf, l, "output.dense.weight");
+        add_param(list, &n, PARAM_CORE, lw->b2, 1, H, 0, Lf, l, "output.dense.bias");
+        add_param(list, &n, PARAM_CORE, lw->ln2_g, 1, H, 0, Lf, l, "output.LayerNorm.weight");
+        add_param(list, &n, PARAM_CORE, lw->ln2_b, 1, H, 0, Lf, l, "output.LayerNorm.bias");
+    }
+    add_param(list, &n, PARAM_POOLER, w->pool_w, 2, H, H, "bert.pooler.%.0d", 0, "dense.weight");
+    add_param(list, &n, PARAM_POOLER, w->pool_b, 1, H, 0, "bert.pooler.%.0d", 0, "dense.bias");
+    add_param(list, &n, PARAM_CLASSIFIER, w->cls_w, 2, c->num_labels, H, "classifier.%.0d", 0, "weight");
+    add_param(list, &n, PARAM_CLASSIFIER, w->cls_b, 1, c->num_labels, 0, "classifier.%.0d", 0, "bias");
+    *out = list;
+    return n;
+}
+
+void bert_model_alloc(bert_model *m, const bert_config *c) {
+    memset(m, 0, sizeof *m);
+    bert_config_copy(&m->cfg, c);
+    m->n_params = bert_weights_count(c);
+    m->arena = alignedCheck(m->n_params * sizeof(float));
+    memset(m->arena, 0, m->n_params * sizeof(float));
+    bert_weights_point(&m->w, &m->cfg, m->arena);
+}
+
+void bert_model_init_random(bert_model *m, uint64_t seed) {
+    adp_rng r;
+    rng_seed(&r, seed);
+    bert_param *ps;
+    int n = bert_param_list(&m->cfg, &m->w, &ps);
+    for (int i = 0; i < n; i++) {
+        bert_param *p = &ps[i];
+        size_t numel = (size_t)p->shape[0] * (size_t)(p->ndim == 2 ? p->shape[1] : 1);
+        int is_ln_gamma = strstr(p->name, "LayerNorm.weight") != NULL;
+        for (size_t k = 0; k < numel; k++)
+            p->ptr[k] = p->ndim == 2 ? (float)(m->cfg.init_range * rng_normal(&r)) : is_ln_gamma ? 1.0f : 0.0f;
+    }
+    free(ps);
+}
+
+void bert_model_free(bert_model *m) {
+    free(m->arena);
+    bert_weights_free_layout(&m->w);
+    bert_config_free(&m->cfg);
+    free(m->vocab_path);
+    memset(m, 0, sizeof *m);
+}
+
+/* Candidate checkpoint names for a canonical name: with and without "bert.", LayerNorm
+ * weight/bias or gamma/beta. */
+const st_tensor *bert_find_tensor(const st_file *st, const char *canonical) {
+    char alt[4][128];
+    int n = 0;
+    snprintf(alt[n++], sizeof alt[0], "%s", canonical);
+    const char *stripped = strncmp(canonical, "bert.", 5) == 0 ? canonical + 5 : NULL;
+    if (stripped) snprintf(alt[n++], sizeof alt[0], "%s", stripped);
+    const char *ln = strstr(canonical, "LayerNorm.");
+    if (ln) {
+        int k0 = n;
+        for (int k = 0; k < k0; k++) {
+            char *p = strstr(alt[k], "LayerNorm.");
+            char buf[128];
+            snprintf(buf, sizeof buf, "%.*sLayerNorm.%s", (int)(p - alt[k]), alt[k],
+                     strcmp(p + 10, "weight") == 0 ? "gamma" : "beta");
+            snprintf(alt[n++], sizeof alt[0], "%s", buf);
+        }
+    }
+    for (int k = 0; k < n; k++) {
+        const st_tensor *t = st_find(st, alt[k]);
+        if (t) return t;
+    }
+    return NULL;
+}
+
+int bert_model_load(bert_model *m, const char *dir, int flags, st_file *st_out) {
+    char path[4096];
+    bert_config c;
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if (bert_config_load(&c, path) != ADP_OK) return ADP_ERR;
+    bert_model_alloc(m, &c);
+    bert_config_free(&c);
+    bert_model_init_random(m, 0);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    st_file st;
+    if (st_open(&st, path) != ADP_OK) {
+        bert_model_free(m);
+        return ADP_ERR;
+    }
+    bert_param *ps;
+    int n = bert_param_list(&m->cfg, &m->w, &ps);
+    int rc = ADP_OK;
+    int found_group[3] = {0, 0, 0}, total_group[3] = {0, 0, 0};
+    for (int i = 0; i < n; i++) total_group[ps[i].group]++;
+    for (int i = 0; i < n && rc == ADP_OK; i++) {
+        const st_tensor *t = bert_find_tensor(&st, ps[i].name);
+        if (!t) continue;
+        found_group[ps[i].group]++;
+        rc = st_read_f32(&st, t, ps[i].ptr, ps[i].shape, ps[i].ndim);
+        if (rc) adp_preferr("(config.json disagrees?) ");
+    }
+    for (int i = 0; i < n && rc == ADP_OK; i++) {
+        param_group g = ps[i].group;
+        int optional = g != PARAM_CORE && (flags & BERT_LOAD_HEAD_OPTIONAL) && found_group[g] == 0;
+        if (!optional && !bert_find_tensor(&st, ps[i].name))
+            rc = adp_seterr("%s: missing tensor '%s'%s", path, ps[i].name,
+                            found_group[g] ? "" : g == PARAM_CORE ? "" : " (a backbone without a classification head?)");
+    }
+    (void)total_group;
+    free(ps);
+    if (rc == ADP_OK) {
+        snprintf(path, sizeof path, "%s/vocab.txt", dir);
+        struct stat sb;
+        if (stat(path, &sb) == 0) m->vocab_path = strdupCheck(path);
+    }
+    if (rc != ADP_OK || !st_out)
+        st_close(&st);
+    else
+        *st_out = st;
+    if (rc != ADP_OK) bert_model_free(m);
+    return rc;
+}
+
+static int copy_file(const char *src, const char *dst) {
+    char *buf = NULL;
+    size_t n = 0;
+    if (adp_read_file(src, &buf, &n) != ADP_OK) return ADP_ERR;
+    int rc = adp_write_file_atomic(dst, buf, n);
+    free(buf);
+    return rc;
+}
+
+int bert_model_save(const bert_model *m, const char *dir, const bert_extra_tensor *extra, int n_extra,
+                    const char *vocab_src) {
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) return adp_seterr("%s: cannot create directory: %s", dir, strerror(errno));
+    char path[4096];
+    bert_param *ps;
+    int n = bert_param_list(&m->cfg, &m->w, &ps);
+    st_writer w;
+    st_writer_init(&w);
+    for (int i = 0; i < n; i++) st_writer_add(&w, ps[i].name, ST_F32, ps[i].ptr, ps[i].ndim, ps[i].shape);
+    for (int i = 0; i < n_extra; i++) st_writer_add(&w, extra[i].name, ST_F32, extra[i].data, extra[i].ndim, extra[i].shape);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    int rc = st_writer_finish(&w, path);
+    free(ps);
+    if (rc) return rc;
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if (bert_config_save(&m->cfg, path) != ADP_OK) return ADP_ERR;
+    if (vocab_src) {
+        snprintf(path, sizeof path, "%s/vocab.txt", dir);
+        char *a = realpath(vocab_src, NULL), *b = realpath(path, NULL);
+        int same = a && b && strcmp(a, b) == 0;
+        free(a);
+        free(b);
+        if (!same && copy_file(vocab_src, path) != ADP_OK) return ADP_ERR;
+    }
+    return ADP_OK;
+}

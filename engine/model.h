@@ -1,0 +1,96 @@
+/* model.h: BERT weights (one arena with named pointers) and checkpoints in Hugging Face
+ * layout: DIR/config.json, DIR/model.safetensors, DIR/vocab.txt. */
+#ifndef ADP_MODEL_H
+#define ADP_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "safetensors.h"
+
+/* One encoder layer.  Q, K and V are stored one after the other, so wqkv is the fused
+ * (3H, H) projection and bqkv its (3H) bias: one GEMM computes all three. */
+typedef struct {
+    float *wqkv, *bqkv;  /* (3H, H), (3H): rows [0,H) query, [H,2H) key, [2H,3H) value */
+    float *wo, *bo;      /* (H, H), (H)   attention.output.dense */
+    float *ln1_g, *ln1_b;/* (H)           attention.output.LayerNorm */
+    float *w1, *b1;      /* (I, H), (I)   intermediate.dense */
+    float *w2, *b2;      /* (H, I), (H)   output.dense */
+    float *ln2_g, *ln2_b;/* (H)           output.LayerNorm */
+} bert_layer_w;
+
+typedef struct {
+    float *word_emb;  /* (V, H) */
+    float *pos_emb;   /* (P, H) */
+    float *type_emb;  /* (T, H) */
+    float *emb_ln_g, *emb_ln_b; /* (H) */
+    bert_layer_w *layer;        /* (L) */
+    float *pool_w, *pool_b;     /* (H, H), (H) */
+    float *cls_w, *cls_b;       /* (C, H), (C) */
+} bert_weights;
+
+/* Number of floats of all weights of a config, in arena order. */
+size_t bert_weights_count(const bert_config *c);
+/* Point w's named pointers into base (bert_weights_count floats).  The same layout serves
+ * parameters, gradients and optimizer moments.  w->layer is allocated; free with
+ * bert_weights_free_layout(). */
+void bert_weights_point(bert_weights *w, const bert_config *c, float *base);
+void bert_weights_free_layout(bert_weights *w);
+
+/* A parameter as it is named in a checkpoint. */
+typedef enum { PARAM_CORE, PARAM_POOLER, PARAM_CLASSIFIER } param_group;
+typedef struct {
+    char name[96]; /* canonical HF name, e.g. "bert.encoder.layer.3.attention.self.key.weight" */
+    float *ptr;
+    int ndim;
+    int64_t shape[2];
+    param_group group;
+    int no_decay; /* biases and LayerNorm: excluded from weight decay */
+} bert_param;
+/* All parameters, in checkpoint order (query, key and value listed separately: they are
+ * slices of wqkv).  Returns the count; *out is allocated. */
+int bert_param_list(const bert_config *c, const bert_weights *w, bert_param **out);
+
+typedef struct {
+    bert_config cfg;
+    float *arena; /* bert_weights_count(cfg) floats */
+    size_t n_params;
+    bert_weights w;
+    char *vocab_path; /* DIR/vocab.txt if present, else NULL */
+} bert_model;
+
+/* Allocate a model for a config (weights uninitialised). */
+void bert_model_alloc(bert_model *m, const bert_config *c);
+/* Initialise as transformers does: N(0, initializer_range) weights, zero biases, LayerNorm
+ * gamma 1 and beta 0; deterministic from seed. */
+void bert_model_init_random(bert_model *m, uint64_t seed);
+void bert_model_free(bert_model *m);
+
+/* Loading flags. */
+enum {
+    BERT_LOAD_HEAD_OPTIONAL = 1, /* a backbone without pooler/classifier loads; those stay as initialised */
+};
+/* Load DIR/config.json and DIR/model.safetensors.  Tensor names may carry the "bert."
+ * prefix or not, LayerNorm parameters may be named weight/bias or gamma/beta, integer
+ * buffers (position_ids) and unknown tensors (e.g. an MLM head) are ignored.  A missing or
+ * misshapen tensor is an error naming it.  If st is not NULL the safetensors file stays open
+ * there (for extra tensors, e.g. AdapLeR's predictors); close it with st_close(). */
+int bert_model_load(bert_model *m, const char *dir, int flags, st_file *st);
+/* Look up a tensor by canonical name with the same aliasing rules as the loader. */
+const st_tensor *bert_find_tensor(const st_file *st, const char *canonical);
+
+/* Extra tensors to save next to the model's own (e.g. AdapLeR predictors). */
+typedef struct {
+    const char *name;
+    const float *data;
+    int ndim;
+    int64_t shape[ST_MAX_DIMS];
+} bert_extra_tensor;
+/* Save config.json and model.safetensors (F32, canonical names with the "bert." prefix,
+ * LayerNorm weight/bias) into dir, creating it.  vocab_src, if not NULL, is copied to
+ * DIR/vocab.txt (unless it is that file already). */
+int bert_model_save(const bert_model *m, const char *dir, const bert_extra_tensor *extra, int n_extra,
+                    const char *vocab_src);
+
+#endif

@@ -1,0 +1,78 @@
+/* prune.c: gathering kept rows, and the fixed "schedule" strategy. */
+#include "prune.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "common.h"
+
+int prune_gather(float *dst, int32_t *pos_dst, int *off_dst, const float *src, const int32_t *pos_src,
+                 const int *off, int n_seq, int d, const uint8_t *keep) {
+    /* first the new offsets and a row map, then the copies in parallel */
+    int T = off[n_seq];
+    off_dst[0] = 0;
+    for (int s = 0; s < n_seq; s++) {
+        int k = 0;
+        for (int t = off[s]; t < off[s + 1]; t++) k += keep[t] != 0;
+        off_dst[s + 1] = off_dst[s] + k;
+    }
+    int out = 0;
+    /* sequential pass to assign destinations is cheap (T ints); copies dominate */
+    int *map = mallocCheck(sizeof(int) * (size_t)(T ? T : 1));
+    for (int t = 0; t < T; t++) map[t] = keep[t] ? out++ : -1;
+#pragma omp parallel for schedule(static) if ((size_t)T * d > 65536)
+    for (int t = 0; t < T; t++) {
+        if (map[t] < 0) continue;
+        memcpy(dst + (size_t)map[t] * d, src + (size_t)t * d, sizeof(float) * (size_t)d);
+        pos_dst[map[t]] = pos_src[t];
+    }
+    free(map);
+    return out;
+}
+
+typedef struct {
+    int n_layers;
+    prune_point point;
+    float *frac;
+} schedule_state;
+
+static int schedule_wants(const prune_strategy *ps, int layer, prune_point point) {
+    const schedule_state *st = ps->state;
+    return point == st->point && layer < st->n_layers && st->frac[layer] < 1.0f ? PRUNE_ACT : PRUNE_SKIP;
+}
+
+static int schedule_select(const prune_strategy *ps, const prune_step *step, uint8_t *keep, double *flops) {
+    const schedule_state *st = ps->state;
+    double f = st->frac[step->layer];
+    for (int s = 0; s < step->n_seq; s++) {
+        int r0 = step->off[s], n = step->off[s + 1] - r0;
+        for (int i = 1; i < n; i++) keep[r0 + i] = floor(i * f) != floor((i - 1) * f);
+    }
+    (void)flops;
+    return ADP_OK;
+}
+
+static void schedule_destroy(prune_strategy *ps) {
+    schedule_state *st = ps->state;
+    if (st) free(st->frac);
+    free(st);
+    ps->state = NULL;
+}
+
+int prune_schedule_create(prune_strategy *ps, int n_layers, const float *frac, prune_point point) {
+    for (int l = 0; l < n_layers; l++)
+        if (!(frac[l] >= 0.0f && frac[l] <= 1.0f))
+            return adp_seterr("schedule: fraction %g for layer %d is outside [0, 1]", frac[l], l);
+    schedule_state *st = callocCheck(1, sizeof *st);
+    st->n_layers = n_layers;
+    st->point = point;
+    st->frac = mallocCheck(sizeof(float) * (size_t)n_layers);
+    memcpy(st->frac, frac, sizeof(float) * (size_t)n_layers);
+    memset(ps, 0, sizeof *ps);
+    ps->name = "schedule";
+    ps->state = st;
+    ps->wants = schedule_wants;
+    ps->select = schedule_select;
+    ps->destroy = schedule_destroy;
+    return ADP_OK;
+}

@@ -1,0 +1,191 @@
+/* test_bert_parity.c: the C encoder against the PyTorch reference (tests/ref_bert.py):
+ * logits and every layer's hidden states, packed batches of mixed lengths, sentence pairs,
+ * both LayerNorm naming styles, F16/BF16 checkpoints, and tokens dropped before layers
+ * or after the attention block. */
+#include <string.h>
+
+#include "bert.h"
+#include "common.h"
+#include "test.h"
+
+#define TOL 1e-4
+
+typedef struct {
+    st_file fx;
+    int L, H;
+    int stage_seen[130];
+    double max_err;
+} hook_state;
+
+static int read_i32(const st_file *f, const char *name, int32_t **out, int64_t *n) {
+    const st_tensor *t = st_find(f, name);
+    if (!t) return adp_seterr("fixture has no tensor %s", name);
+    *n = st_numel(t);
+    *out = mallocCheck(sizeof(int32_t) * (size_t)(*n ? *n : 1));
+    return st_read_i32(f, t, *out, *n);
+}
+
+static void hook(void *user, int layer, const float *x, int T, const int *off, const int32_t *pos) {
+    hook_state *h = user;
+    char name[64];
+    if (layer < 0)
+        snprintf(name, sizeof name, "emb");
+    else
+        snprintf(name, sizeof name, "%d", layer);
+    char tn[80];
+    snprintf(tn, sizeof tn, "hidden_%s", name);
+    const st_tensor *t = st_find(&h->fx, tn);
+    if (!t) {
+        test_fail(__FILE__, __LINE__, "fixture lacks %s", tn);
+        return;
+    }
+    h->stage_seen[layer + 1] = 1;
+    if (t->shape[0] != T) {
+        test_fail(__FILE__, __LINE__, "%s: C has %d rows, reference %lld", tn, T, (long long)t->shape[0]);
+        return;
+    }
+    float *want = mallocCheck(sizeof(float) * (size_t)T * h->H);
+    int64_t shape[2] = {T, h->H};
+    CHECK(st_read_f32(&h->fx, t, want, shape, 2) == ADP_OK);
+    double e = test_compare(tn, x, want, (size_t)T * h->H, TOL);
+    if (e > h->max_err) h->max_err = e;
+    free(want);
+    /* surviving positions and offsets */
+    int32_t *wpos, *woff;
+    int64_t np, no;
+    snprintf(tn, sizeof tn, "positions_%s", name);
+    REQUIRE(read_i32(&h->fx, tn, &wpos, &np) == ADP_OK);
+    snprintf(tn, sizeof tn, "offsets_%s", name);
+    REQUIRE(read_i32(&h->fx, tn, &woff, &no) == ADP_OK);
+    CHECK_INT(np, T);
+    for (int i = 0; i < T && i < np; i++)
+        if (pos[i] != wpos[i]) {
+            test_fail(__FILE__, __LINE__, "%s: row %d position %d, reference %d", tn, i, pos[i], wpos[i]);
+            break;
+        }
+    for (int s = 0; s < no; s++)
+        if (off[s] != woff[s]) {
+            test_fail(__FILE__, __LINE__, "%s: offset %d is %d, reference %d", tn, s, off[s], woff[s]);
+            break;
+        }
+    free(wpos);
+    free(woff);
+}
+
+/* Make a model with the reference, run both, compare.  `make_args` go to `ref_bert.py make`,
+ * `run_args` to `ref_bert.py run`; schedule/point configure the C strategy the same way. */
+static void parity_case(const char *make_args, const char *lengths, int pairs, const char *schedule,
+                        const char *point, int batch_size) {
+    const char *dir = test_tmpdir();
+    REQUIRE(test_python("ref_bert.py", "make --out %s/model %s", dir, make_args) == 0);
+    REQUIRE(test_python("ref_bert.py", "run --model %s/model --out %s/fx.safetensors --lengths %s %s %s%s --point %s",
+                        dir, dir, lengths, pairs ? "--pairs" : "", schedule ? "--schedule " : "",
+                        schedule ? schedule : "", point) == 0);
+    char path[4200];
+    bert_model m;
+    snprintf(path, sizeof path, "%s/model", dir);
+    REQUIRE(bert_model_load(&m, path, 0, NULL) == ADP_OK);
+    hook_state hs = {.L = m.cfg.layers, .H = m.cfg.hidden};
+    snprintf(path, sizeof path, "%s/fx.safetensors", dir);
+    REQUIRE(st_open(&hs.fx, path) == ADP_OK);
+    int32_t *ids, *types, *off32;
+    int64_t nt, nt2, no;
+    REQUIRE(read_i32(&hs.fx, "input_ids", &ids, &nt) == ADP_OK);
+    REQUIRE(read_i32(&hs.fx, "token_type_ids", &types, &nt2) == ADP_OK);
+    REQUIRE(read_i32(&hs.fx, "offsets", &off32, &no) == ADP_OK);
+    int n_seq = (int)no - 1;
+    int *off = mallocCheck(sizeof(int) * (size_t)no);
+    for (int i = 0; i < no; i++) off[i] = off32[i];
+
+    prune_strategy ps;
+    int have_ps = 0;
+    float *frac = mallocCheck(sizeof(float) * (size_t)m.cfg.layers);
+    for (int l = 0; l < m.cfg.layers; l++) frac[l] = 1.0f;
+    if (schedule) {
+        char *spec = strdupCheck(schedule), *save = NULL;
+        for (char *tok = strtok_r(spec, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            int l;
+            float f;
+            REQUIRE(sscanf(tok, "%d:%f", &l, &f) == 2);
+            frac[l] = f;
+        }
+        free(spec);
+        REQUIRE(prune_schedule_create(&ps, m.cfg.layers, frac,
+                                      !strcmp(point, "input") ? PRUNE_AT_INPUT : PRUNE_AFTER_ATTENTION) == ADP_OK);
+        have_ps = 1;
+    }
+    /* logits of the whole set, batch by batch; the hook only checks when the whole set
+     * runs as one batch (the fixture's hidden states are packed over all sequences) */
+    float *logits = mallocCheck(sizeof(float) * (size_t)n_seq * m.cfg.num_labels);
+    bert_ctx ctx;
+    bert_ctx_init(&ctx);
+    int bs = batch_size > 0 ? batch_size : n_seq;
+    for (int s0 = 0; s0 < n_seq; s0 += bs) {
+        int k = ADP_MIN(bs, n_seq - s0);
+        int *boff = mallocCheck(sizeof(int) * (size_t)(k + 1));
+        for (int i = 0; i <= k; i++) boff[i] = off[s0 + i] - off[s0];
+        bert_batch b = {.n_seq = k, .ids = ids + off[s0], .types = types + off[s0], .off = boff};
+        bert_run_opts o = {.prune = have_ps ? &ps : NULL, .hook = k == n_seq ? hook : NULL, .hook_user = &hs};
+        const bert_result *r;
+        REQUIRE(bert_forward(&ctx, &m, &b, &o, &r) == ADP_OK);
+        memcpy(logits + (size_t)s0 * m.cfg.num_labels, r->logits, sizeof(float) * (size_t)k * m.cfg.num_labels);
+        /* recorded token counts agree with the surviving positions */
+        for (int i = 0; i < k; i++) {
+            int alive_end = 0;
+            for (int p = 0; p < boff[i + 1] - boff[i]; p++) alive_end += r->drop_stage[boff[i] + p] == 2 * m.cfg.layers;
+            int last = r->ffn_tokens[i * m.cfg.layers + m.cfg.layers - 1];
+            CHECK_INT(alive_end, last);
+        }
+        free(boff);
+    }
+    if (bs == n_seq)
+        for (int l = -1; l < m.cfg.layers; l++) CHECK_MSG(hs.stage_seen[l + 1], "stage %d not checked", l);
+    const st_tensor *lt = st_find(&hs.fx, "logits");
+    REQUIRE(lt);
+    float *want = mallocCheck(sizeof(float) * (size_t)n_seq * m.cfg.num_labels);
+    int64_t shape[2] = {n_seq, m.cfg.num_labels};
+    REQUIRE(st_read_f32(&hs.fx, lt, want, shape, 2) == ADP_OK);
+    double e = test_compare("logits", logits, want, (size_t)n_seq * m.cfg.num_labels, TOL);
+    if (test_verbose()) fprintf(stderr, "    max abs error: logits %.2e, hidden %.2e\n", e, hs.max_err);
+    free(want), free(logits), free(frac), free(off), free(ids), free(types), free(off32);
+    if (have_ps) ps.destroy(&ps);
+    bert_ctx_free(&ctx);
+    st_close(&hs.fx);
+    bert_model_free(&m);
+}
+
+static const char *MIXED = "1,2,3,9,17,64,100,128,200,255,511,512";
+
+TEST(parity_L2_H64_A4_mixed_lengths_pairs) {
+    parity_case("--layers 2 --hidden 64 --heads 4 --inter 256 --seed 1", MIXED, 1, NULL, "input", 0);
+}
+
+TEST(parity_L4_H128_A2_gamma_beta_no_prefix) {
+    parity_case("--layers 4 --hidden 128 --heads 2 --inter 512 --seed 2 --ln-style gamma --no-prefix", MIXED, 1, NULL,
+                "input", 0);
+}
+
+TEST(parity_L3_H96_A6_odd_intermediate) {
+    parity_case("--layers 3 --hidden 96 --heads 6 --inter 200 --seed 3 --eps 1e-5", MIXED, 0, NULL, "input", 0);
+}
+
+TEST(parity_small_batches_match_one_batch) {
+    parity_case("--layers 2 --hidden 64 --heads 4 --inter 256 --seed 4", "5,1,40,12,7,3,90,2", 1, NULL, "input", 3);
+}
+
+TEST(parity_f16_and_bf16_checkpoints) {
+    parity_case("--layers 2 --hidden 64 --heads 4 --inter 128 --seed 5 --dtype F16", "1,8,33", 1, NULL, "input", 0);
+    parity_case("--layers 2 --hidden 64 --heads 4 --inter 128 --seed 6 --dtype BF16", "1,8,33", 1, NULL, "input", 0);
+}
+
+TEST(parity_pruned_at_layer_input) {
+    parity_case("--layers 4 --hidden 128 --heads 2 --inter 512 --seed 7", MIXED, 1, "1:0.5,3:0.3", "input", 0);
+}
+
+TEST(parity_pruned_after_attention) {
+    parity_case("--layers 4 --hidden 128 --heads 2 --inter 512 --seed 8", MIXED, 1, "0:0.5,2:0.7", "attention", 0);
+}
+
+TEST(parity_pruned_to_cls_only) {
+    parity_case("--layers 3 --hidden 96 --heads 6 --inter 200 --seed 9", "1,2,50", 0, "0:0.5,1:0", "input", 0);
+}
