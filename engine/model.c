@@ -189,7 +189,11 @@ int bert_model_load(bert_model *m, const char *dir, int flags, st_file *st_out) 
         if (!t) continue;
         found_group[ps[i].group]++;
         rc = st_read_f32(&st, t, ps[i].ptr, ps[i].shape, ps[i].ndim);
-        if (rc) adp_preferr("(config.json disagrees?) ");
+        if (rc) {
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s", adp_errmsg());
+            adp_seterr("%s (as config.json implies)", msg);
+        }
     }
     for (int i = 0; i < n && rc == ADP_OK; i++) {
         param_group g = ps[i].group;

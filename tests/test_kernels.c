@@ -1,0 +1,153 @@
+/* test_kernels.c: each hot kernel against its plain twin, and the fast exp/erf against libm. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "fastmath.h"
+#include "ops.h"
+#include "prune.h"
+#include "test.h"
+
+TEST(kernel_fast_exp_and_erf_match_libm) {
+    double max_rel_exp = 0, max_abs_erf = 0;
+    for (int i = 0; i <= 2000000; i++) {
+        float x = -87.0f + 175.0f * (float)i / 2000000.0f;
+        double want = exp((double)x);
+        double rel = fabs(fast_expf(x) - want) / want;
+        if (rel > max_rel_exp) max_rel_exp = rel;
+        float y = -7.0f + 14.0f * (float)i / 2000000.0f;
+        double e = fabs((double)fast_erff(y) - erf((double)y));
+        if (e > max_abs_erf) max_abs_erf = e;
+    }
+    if (test_verbose()) fprintf(stderr, "    exp max rel err %.3g, erf max abs err %.3g\n", max_rel_exp, max_abs_erf);
+    CHECK_MSG(max_rel_exp < 4e-7, "fast_expf relative error %g", max_rel_exp);
+    CHECK_MSG(max_abs_erf < 3e-7, "fast_erff absolute error %g", max_abs_erf);
+    CHECK(fast_expf(-1000.0f) < 1e-37f);
+    CHECK(fast_erff(0.0f) == 0.0f);
+    CHECK(fast_erff(10.0f) == 1.0f && fast_erff(-10.0f) == -1.0f);
+}
+
+TEST(kernel_gelu_matches_erf_gelu) {
+    int n = 3, d = 1000;
+    float *x = mallocCheck(sizeof(float) * n * d), *want = mallocCheck(sizeof(float) * n * d);
+    float *b = mallocCheck(sizeof(float) * d);
+    unsigned s = 7;
+    for (int i = 0; i < d; i++) b[i] = 0.1f * test_randf(&s);
+    for (int i = 0; i < n * d; i++) {
+        x[i] = 6.0f * test_randf(&s);
+        want[i] = gelu_naive(x[i] + b[i % d]);
+    }
+    bias_gelu_forward(x, b, n, d);
+    test_compare("gelu", x, want, (size_t)n * d, 1e-6); /* values up to 6: 1e-6 is 2 ulp */
+    free(x), free(want), free(b);
+}
+
+TEST(kernel_layernorm_matches_naive) {
+    int n = 37, d = 200;
+    unsigned s = 3;
+    float *x = mallocCheck(sizeof(float) * n * d), *y = mallocCheck(sizeof(float) * n * d);
+    float *res = mallocCheck(sizeof(float) * n * d), *out = mallocCheck(sizeof(float) * n * d);
+    float *want = mallocCheck(sizeof(float) * n * d), *sum = mallocCheck(sizeof(float) * n * d);
+    float *g = mallocCheck(sizeof(float) * d), *b = mallocCheck(sizeof(float) * d), *bias = mallocCheck(sizeof(float) * d);
+    for (int i = 0; i < d; i++) g[i] = 1 + 0.3f * test_randf(&s), b[i] = test_randf(&s), bias[i] = test_randf(&s);
+    for (int i = 0; i < n * d; i++) x[i] = 100.0f + 3 * test_randf(&s), y[i] = test_randf(&s), res[i] = test_randf(&s);
+    layernorm_forward_naive(want, x, g, b, n, d, 1e-12f);
+    layernorm_forward(out, NULL, NULL, x, g, b, n, d, 1e-12f);
+    test_compare("layernorm (offset 100)", out, want, (size_t)n * d, 2e-4);
+    for (int i = 0; i < n * d; i++) sum[i] = y[i] + bias[i % d] + res[i];
+    layernorm_forward_naive(want, sum, g, b, n, d, 1e-5f);
+    memcpy(out, res, sizeof(float) * n * d);
+    residual_layernorm_forward(out, NULL, NULL, NULL, y, bias, out, g, b, n, d, 1e-5f); /* in place on res */
+    test_compare("residual layernorm", out, want, (size_t)n * d, 1e-5);
+    free(x), free(y), free(res), free(out), free(want), free(sum), free(g), free(b), free(bias);
+}
+
+TEST(kernel_attention_matches_naive_packed) {
+    const int d = 48, A = 3, n_seq = 5;
+    int lens[5] = {1, 2, 17, 64, 5};
+    int off[6] = {0};
+    for (int s = 0; s < n_seq; s++) off[s + 1] = off[s] + lens[s];
+    int T = off[n_seq];
+    unsigned st = 11;
+    float *qkv = mallocCheck(sizeof(float) * T * 3 * d), *mask = mallocCheck(sizeof(float) * T);
+    for (int i = 0; i < T * 3 * d; i++) qkv[i] = 0.7f * test_randf(&st);
+    for (int t = 0; t < T; t++) mask[t] = t % 3 == 0 ? -3.0f * (1 + test_randf(&st)) : 0.0f;
+    size_t prob_off[5], np = 0;
+    for (int s = 0; s < n_seq; s++) prob_off[s] = np, np += (size_t)A * lens[s] * lens[s];
+    float *ctx = mallocCheck(sizeof(float) * T * d), *want = mallocCheck(sizeof(float) * T * d);
+    float *p = mallocCheck(sizeof(float) * np), *pw = mallocCheck(sizeof(float) * np);
+    float *scratch = mallocCheck(sizeof(float) * 64 * 64 * 64);
+    for (int masked = 0; masked < 2; masked++) {
+        attention_forward_naive(want, pw, prob_off, qkv, off, n_seq, d, A, masked ? mask : NULL);
+        attention_forward(ctx, NULL, prob_off, qkv, off, n_seq, d, A, masked ? mask : NULL, scratch);
+        test_compare("attention ctx", ctx, want, (size_t)T * d, 1e-5);
+        memset(ctx, 0, sizeof(float) * T * d);
+        attention_forward(ctx, p, prob_off, qkv, off, n_seq, d, A, masked ? mask : NULL, scratch);
+        test_compare("attention ctx (probs kept)", ctx, want, (size_t)T * d, 1e-5);
+        test_compare("attention probs", p, pw, np, 2e-6);
+    }
+    /* probabilities of every query row sum to one */
+    for (int s = 0; s < n_seq; s++)
+        for (int r = 0; r < A * lens[s]; r++) {
+            double sum = 0;
+            for (int j = 0; j < lens[s]; j++) sum += p[prob_off[s] + (size_t)r * lens[s] + j];
+            CHECK_NEAR(sum, 1.0, 1e-5);
+        }
+    free(qkv), free(mask), free(ctx), free(want), free(p), free(pw), free(scratch);
+}
+
+TEST(kernel_matmul_matches_naive) {
+    int n = 33, in = 70, out = 45;
+    unsigned s = 5;
+    float *x = mallocCheck(sizeof(float) * n * in), *w = mallocCheck(sizeof(float) * out * in);
+    float *y = mallocCheck(sizeof(float) * n * out), *want = mallocCheck(sizeof(float) * n * out);
+    for (int i = 0; i < n * in; i++) x[i] = test_randf(&s);
+    for (int i = 0; i < out * in; i++) w[i] = test_randf(&s);
+    matmul_forward(y, x, w, n, in, out);
+    matmul_forward_naive(want, x, w, NULL, n, in, out);
+    test_compare("matmul", y, want, (size_t)n * out, 1e-4); /* |y| up to 80 */
+    free(x), free(w), free(y), free(want);
+}
+
+TEST(kernel_gather_keeps_order_and_offsets) {
+    int off[4] = {0, 3, 3 + 1, 3 + 1 + 4}, d = 2;
+    float src[16];
+    int32_t pos[8] = {0, 1, 2, 0, 0, 1, 2, 3}, pos2[8];
+    for (int i = 0; i < 16; i++) src[i] = (float)i;
+    uint8_t keep[8] = {1, 0, 1, 1, 1, 1, 0, 1};
+    float dst[16];
+    int off2[4];
+    int T = prune_gather(dst, pos2, off2, src, pos, off, 3, d, keep);
+    CHECK_INT(T, 6);
+    int want_off[4] = {0, 2, 3, 6};
+    for (int s = 0; s < 4; s++) CHECK_INT(off2[s], want_off[s]);
+    int32_t want_pos[6] = {0, 2, 0, 0, 1, 3};
+    int rows[6] = {0, 2, 3, 4, 5, 7};
+    for (int i = 0; i < 6; i++) {
+        CHECK_INT(pos2[i], want_pos[i]);
+        CHECK(dst[2 * i] == src[2 * rows[i]] && dst[2 * i + 1] == src[2 * rows[i] + 1]);
+    }
+}
+
+TEST(kernel_schedule_rule_counts) {
+    /* floor((n - 1) f) of the n - 1 non-[CLS] rows survive, evenly spread */
+    float frac[2] = {0.5f, 0.3f};
+    prune_strategy ps;
+    REQUIRE(prune_schedule_create(&ps, 2, frac, PRUNE_AT_INPUT) == ADP_OK);
+    for (int n = 1; n < 60; n++)
+        for (int l = 0; l < 2; l++) {
+            int off[2] = {0, n};
+            uint8_t keep[64];
+            memset(keep, 1, sizeof keep);
+            prune_step st = {.layer = l, .n_seq = 1, .off = off};
+            REQUIRE(ps.select(&ps, &st, keep, NULL) == ADP_OK);
+            int k = 0;
+            for (int i = 1; i < n; i++) k += keep[i];
+            CHECK_INT(k, (int)floor((n - 1) * (double)frac[l]));
+            CHECK(keep[0] == 1);
+        }
+    ps.destroy(&ps);
+    float bad[1] = {1.5f};
+    CHECK(prune_schedule_create(&ps, 1, bad, PRUNE_AT_INPUT) == ADP_ERR);
+}
