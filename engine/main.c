@@ -13,8 +13,10 @@ typedef struct {
 } command;
 
 static const command COMMANDS[] = {
+    {"predict", cmd_predict, "run a classifier on JSONL input, JSONL out"},
     {"bench", cmd_bench, "time the forward pass of a random model of a given shape"},
     {"tokenize", cmd_tokenize, "WordPiece-encode JSON lines of text (BERT's tokenizer)"},
+    {"eraser", cmd_eraser, "ERASER rationale data: validate it, score results as metrics.py"},
 };
 
 static void usage(FILE *f) {

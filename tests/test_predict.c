@@ -1,0 +1,126 @@
+/* test_predict.c: `adapler predict` end to end against the PyTorch reference, and its
+ * handling of bad input (one-line error naming the line, non-zero exit, nothing on stdout). */
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "flops.h"
+#include "model.h"
+#include "test.h"
+
+static const char *bin(void) {
+    const char *b = getenv("ADAPLER_BIN");
+    return b ? b : "bin/adapler";
+}
+
+TEST(predict_cli_matches_reference) {
+    const char *dir = test_tmpdir();
+    REQUIRE(test_python("ref_bert.py", "make --out %s/m --layers 2 --hidden 64 --heads 4 --inter 128 --seed 3", dir) == 0);
+    REQUIRE(test_python("ref_bert.py", "run --model %s/m --out %s/fx.safetensors --lengths 3,1,40,7,128 --pairs", dir,
+                        dir) == 0);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/fx.safetensors", dir);
+    st_file fx;
+    REQUIRE(st_open(&fx, path) == ADP_OK);
+    const st_tensor *ti = st_find(&fx, "input_ids"), *tt = st_find(&fx, "token_type_ids"), *to = st_find(&fx, "offsets");
+    REQUIRE(ti && tt && to);
+    int64_t T = st_numel(ti), no = st_numel(to);
+    int32_t *ids = mallocCheck(4 * T), *types = mallocCheck(4 * T), *off = mallocCheck(4 * no);
+    REQUIRE(st_read_i32(&fx, ti, ids, T) == ADP_OK && st_read_i32(&fx, tt, types, T) == ADP_OK &&
+            st_read_i32(&fx, to, off, no) == ADP_OK);
+    int n_seq = (int)no - 1;
+    float *want = mallocCheck(sizeof(float) * n_seq * 3);
+    int64_t shape[2] = {n_seq, 3};
+    REQUIRE(st_read_f32(&fx, st_find(&fx, "logits"), want, shape, 2) == ADP_OK);
+    snprintf(path, sizeof path, "%s/in.jsonl", dir);
+    FILE *f = fopen(path, "w");
+    REQUIRE(f);
+    for (int s = 0; s < n_seq; s++) {
+        fprintf(f, "{\"input_ids\": [");
+        for (int t = off[s]; t < off[s + 1]; t++) fprintf(f, "%s%d", t > off[s] ? "," : "", ids[t]);
+        fprintf(f, "], \"token_type_ids\": [");
+        for (int t = off[s]; t < off[s + 1]; t++) fprintf(f, "%s%d", t > off[s] ? "," : "", types[t]);
+        fprintf(f, "]}\n");
+    }
+    fclose(f);
+    REQUIRE(test_sh("%s predict --model %s/m --batch 2 --threads 2 < %s/in.jsonl 2>/dev/null", bin(), dir, dir) == 0);
+    bert_config cfg;
+    snprintf(path, sizeof path, "%s/m/config.json", dir);
+    REQUIRE(bert_config_load(&cfg, path) == ADP_OK);
+    char *out = strdupCheck(test_sh_output()), *save = NULL;
+    int s = 0;
+    for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save), s++) {
+        REQUIRE(s < n_seq);
+        cJSON *j = cJSON_Parse(line);
+        REQUIRE(j);
+        cJSON *lg = cJSON_GetObjectItem(j, "logits"), *lt = cJSON_GetObjectItem(j, "layer_tokens");
+        REQUIRE(cJSON_GetArraySize(lg) == 3 && cJSON_GetArraySize(lt) == 2);
+        int best = 0;
+        for (int c = 0; c < 3; c++) {
+            CHECK_NEAR(cJSON_GetArrayItem(lg, c)->valuedouble, want[s * 3 + c], 1e-4);
+            if (want[s * 3 + c] > want[s * 3 + best]) best = c;
+        }
+        CHECK_INT(cJSON_GetObjectItem(j, "label")->valueint, best);
+        int n = off[s + 1] - off[s];
+        for (int l = 0; l < 2; l++) CHECK_INT(cJSON_GetArrayItem(lt, l)->valueint, n);
+        CHECK_NEAR(cJSON_GetObjectItem(j, "flops")->valuedouble, flops_dense(&cfg, n), 0.5);
+        cJSON_Delete(j);
+    }
+    CHECK_INT(s, n_seq);
+    free(out), free(ids), free(types), free(off), free(want);
+    bert_config_free(&cfg);
+    st_close(&fx);
+}
+
+static void bad_input(const char *dir, const char *input, const char *want) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/bad.jsonl", dir);
+    FILE *f = fopen(path, "w");
+    fputs(input, f);
+    fclose(f);
+    int st = test_sh("%s predict --model %s/m < %s > %s/out.jsonl", bin(), dir, path, dir);
+    CHECK_MSG(st != 0, "bad input accepted: %s", input);
+    const char *msg = test_sh_output();
+    CHECK_MSG(strstr(msg, want) != NULL, "error for %s lacks '%s': %s", input, want, msg);
+    const char *nl = strchr(msg, '\n');
+    CHECK_MSG(nl && nl[1] == 0, "error is not one line: %s", msg);
+    snprintf(path, sizeof path, "%s/out.jsonl", dir);
+    char *buf = NULL;
+    size_t n = 1;
+    REQUIRE(adp_read_file(path, &buf, &n) == ADP_OK);
+    CHECK_MSG(n == 0, "stdout not empty after bad input: %s", buf);
+    free(buf);
+}
+
+TEST(predict_rejects_bad_input) {
+    const char *dir = test_tmpdir();
+    REQUIRE(test_python("ref_bert.py", "make --out %s/m --layers 1 --hidden 32 --heads 2 --inter 64", dir) == 0);
+    const char *ok = "{\"input_ids\": [2, 7, 3]}\n";
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s{\"input_ids\": [2, 7, 3\n", ok);
+    bad_input(dir, buf, "stdin:2: not a JSON object");
+    snprintf(buf, sizeof buf, "%s%s{\"ids\": [2]}\n", ok, ok);
+    bad_input(dir, buf, "stdin:3: missing \"input_ids\"");
+    bad_input(dir, "{\"input_ids\": []}\n", "stdin:1: \"input_ids\" is empty");
+    bad_input(dir, "{\"input_ids\": [2, 300]}\n", "stdin:1: input_ids[1] = 300 outside the vocabulary");
+    bad_input(dir, "{\"input_ids\": [2, 1.5]}\n", "stdin:1: \"input_ids\"[1] is not an integer");
+    bad_input(dir, "{\"input_ids\": [2, 4], \"token_type_ids\": [0]}\n", "stdin:1: 1 token_type_ids for 2 input_ids");
+    bad_input(dir, "{\"input_ids\": [2, 4], \"token_type_ids\": [0, 2]}\n", "token_type_ids[1] = 2 outside [0, 2)");
+    bad_input(dir, "\n", "stdin:1: not a JSON object");
+    /* too long for the position table */
+    char *longline = mallocCheck(600 * 6 + 64);
+    size_t at = (size_t)sprintf(longline, "{\"input_ids\": [2");
+    for (int i = 0; i < 600; i++) at += (size_t)sprintf(longline + at, ",5");
+    sprintf(longline + at, "]}\n");
+    bad_input(dir, longline, "stdin:1: 601 tokens, more than the model's 512 positions");
+    free(longline);
+    /* and the usage errors */
+    CHECK(test_sh("%s predict < /dev/null", bin()) == 2);
+    CHECK(strstr(test_sh_output(), "--model DIR is required") != NULL);
+    CHECK(test_sh("%s predict --model %s/m --batch 0 < /dev/null", bin(), dir) == 2);
+    CHECK(test_sh("%s predict --help", bin()) == 0);
+    CHECK(strstr(test_sh_output(), "usage: adapler predict") != NULL);
+    CHECK(test_sh("%s predict --model %s/nothing < /dev/null", bin(), dir) == 1);
+    CHECK(strstr(test_sh_output(), "nothing/config.json") != NULL);
+}
