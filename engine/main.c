@@ -16,6 +16,8 @@ static const command COMMANDS[] = {
     {"predict", cmd_predict, "run a classifier on JSONL input, JSONL out"},
     {"bench", cmd_bench, "time the forward pass of a random model of a given shape"},
     {"tokenize", cmd_tokenize, "WordPiece-encode JSON lines of text (BERT's tokenizer)"},
+    {"vocab", cmd_vocab, "learn a WordPiece vocabulary from text"},
+    {"data", cmd_data, "dataset statistics, tokenizer benchmark, JSON-lines export"},
     {"eraser", cmd_eraser, "ERASER rationale data: validate it, score results as metrics.py"},
 };
 
