@@ -185,7 +185,20 @@ int eraser_load_split(eraser_dataset *ds, const char *dir, const char *split) {
         for (size_t k = 0; k < ds->anns[i].n_evidences; k++) ids[n++] = ds->anns[i].evidences[k].docid;
     int rc = eraser_load_docs(ds, dir, ids, n);
     free(ids);
-    if (rc != ADP_OK) return ADP_ERR;
+    if (rc != ADP_OK) {
+        /* Point at the first annotation whose document failed, if the message is about it
+         * (a broken docs.jsonl line is reported as such, without an annotation). */
+        for (size_t i = first; i < ds->n_anns; i++)
+            for (size_t k = 0; k < ds->anns[i].n_evidences; k++) {
+                const char *id = ds->anns[i].evidences[k].docid;
+                if (!eraser_find_doc(ds, id)) {
+                    if (strstr(adp_errmsg(), id))
+                        adp_preferr("%s:%zu: annotation '%s': ", path, ds->anns[i].line, ds->anns[i].annotation_id);
+                    return ADP_ERR;
+                }
+            }
+        return ADP_ERR;
+    }
     return eraser_check_annotations(ds);
 }
 

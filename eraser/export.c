@@ -13,9 +13,23 @@ static int finite_all(const double *v, size_t n, const char *what) {
     return ADP_OK;
 }
 
+/* Numbers are written so that they read back exactly (cJSON's own printing keeps 15
+ * digits): 17 significant digits for doubles, 9 for floats. */
+static cJSON *exact_double(double v) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.17g", v);
+    return cJSON_CreateRaw(buf);
+}
+
+static cJSON *exact_float(float v) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.9g", (double)v);
+    return cJSON_CreateRaw(buf);
+}
+
 static cJSON *probs_json(const char *const *labels, const double *p, size_t n) {
     cJSON *o = cJSON_CreateObject();
-    for (size_t i = 0; i < n; i++) cJSON_AddNumberToObject(o, labels[i], p[i]);
+    for (size_t i = 0; i < n; i++) cJSON_AddItemToObject(o, labels[i], exact_double(p[i]));
     return o;
 }
 
@@ -69,7 +83,7 @@ int eraser_export_line(char **line, const eraser_export_row *row) {
     }
     if (row->soft) {
         cJSON *soft = cJSON_AddArrayToObject(rat, "soft_rationale_predictions");
-        for (size_t i = 0; i < row->n_words; i++) cJSON_AddItemToArray(soft, cJSON_CreateNumber((double)row->soft[i]));
+        for (size_t i = 0; i < row->n_words; i++) cJSON_AddItemToArray(soft, exact_float(row->soft[i]));
     }
     if (row->classification) {
         cJSON_AddStringToObject(j, "classification", row->classification);
@@ -82,7 +96,7 @@ int eraser_export_line(char **line, const eraser_export_row *row) {
             cJSON *ts = cJSON_AddArrayToObject(j, "thresholded_scores");
             for (size_t t = 0; t < row->n_thresholds; t++) {
                 cJSON *o = cJSON_CreateObject();
-                cJSON_AddNumberToObject(o, "threshold", row->thresholds[t]);
+                cJSON_AddItemToObject(o, "threshold", exact_double(row->thresholds[t]));
                 cJSON_AddItemToObject(o, "comprehensiveness_classification_scores",
                                       probs_json(row->labels, row->thr_comp + t * row->n_labels, row->n_labels));
                 cJSON_AddItemToObject(o, "sufficiency_classification_scores",
