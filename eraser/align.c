@@ -12,7 +12,7 @@ static int check_word_id(int id, size_t i, size_t n_words) {
 }
 
 int eraser_word_scores_from_pieces(float *word_score, size_t n_words, const float *piece_score,
-                                   const int *word_ids, size_t n_pieces, float missing) {
+                                   const int32_t *word_ids, size_t n_pieces, float missing) {
     uint8_t *seen = callocCheck(n_words, 1);
     for (size_t i = 0; i < n_pieces; i++) {
         if (check_word_id(word_ids[i], i, n_words) != ADP_OK) {
@@ -31,7 +31,7 @@ int eraser_word_scores_from_pieces(float *word_score, size_t n_words, const floa
 }
 
 int eraser_word_keep_from_pieces(uint8_t *word_keep, size_t n_words, const uint8_t *piece_keep,
-                                 const int *word_ids, size_t n_pieces) {
+                                 const int32_t *word_ids, size_t n_pieces) {
     memset(word_keep, 0, n_words);
     for (size_t i = 0; i < n_pieces; i++) {
         if (check_word_id(word_ids[i], i, n_words) != ADP_OK) return ADP_ERR;
@@ -41,7 +41,7 @@ int eraser_word_keep_from_pieces(uint8_t *word_keep, size_t n_words, const uint8
 }
 
 int eraser_piece_labels_from_words(int8_t *piece_label, const uint8_t *word_mask, size_t n_words,
-                                   const int *word_ids, size_t n_pieces) {
+                                   const int32_t *word_ids, size_t n_pieces) {
     for (size_t i = 0; i < n_pieces; i++) {
         if (check_word_id(word_ids[i], i, n_words) != ADP_OK) return ADP_ERR;
         piece_label[i] = word_ids[i] < 0 ? -1 : (int8_t)(word_mask[word_ids[i]] != 0);
@@ -49,7 +49,7 @@ int eraser_piece_labels_from_words(int8_t *piece_label, const uint8_t *word_mask
     return ADP_OK;
 }
 
-size_t eraser_count_unaligned_words(const int *word_ids, size_t n_pieces, size_t n_words) {
+size_t eraser_count_unaligned_words(const int32_t *word_ids, size_t n_pieces, size_t n_words) {
     uint8_t *seen = callocCheck(n_words, 1);
     for (size_t i = 0; i < n_pieces; i++)
         if (word_ids[i] >= 0 && (size_t)word_ids[i] < n_words) seen[word_ids[i]] = 1;
@@ -60,9 +60,9 @@ size_t eraser_count_unaligned_words(const int *word_ids, size_t n_pieces, size_t
 }
 
 /* Piece p starts a word (a window may begin before it / end after p - 1). */
-static int word_start(const int *word_ids, size_t p) { return p == 0 || word_ids[p] != word_ids[p - 1]; }
+static int word_start(const int32_t *word_ids, size_t p) { return p == 0 || word_ids[p] != word_ids[p - 1]; }
 
-int eraser_plan_windows(eraser_window **win, size_t *n_win, const int *word_ids, size_t n_pieces,
+int eraser_plan_windows(eraser_window **win, size_t *n_win, const int32_t *word_ids, size_t n_pieces,
                         size_t window, size_t overlap) {
     *win = NULL;
     *n_win = 0;

@@ -35,14 +35,14 @@
 /* piece -> word.  Pieces with word_ids[i] == -1 are ignored; any other id outside
  * [0, n_words) is an error. */
 int eraser_word_scores_from_pieces(float *word_score, size_t n_words, const float *piece_score,
-                                   const int *word_ids, size_t n_pieces, float missing);
+                                   const int32_t *word_ids, size_t n_pieces, float missing);
 int eraser_word_keep_from_pieces(uint8_t *word_keep, size_t n_words, const uint8_t *piece_keep,
-                                 const int *word_ids, size_t n_pieces);
+                                 const int32_t *word_ids, size_t n_pieces);
 /* word -> piece: piece_label[i] = word_mask[word_ids[i]] (0/1), or -1 for special pieces. */
 int eraser_piece_labels_from_words(int8_t *piece_label, const uint8_t *word_mask, size_t n_words,
-                                   const int *word_ids, size_t n_pieces);
+                                   const int32_t *word_ids, size_t n_pieces);
 /* Number of words in [0, n_words) that no piece maps to. */
-size_t eraser_count_unaligned_words(const int *word_ids, size_t n_pieces, size_t n_words);
+size_t eraser_count_unaligned_words(const int32_t *word_ids, size_t n_pieces, size_t n_words);
 
 /* A window: document pieces [start, end) (document pieces = the encoding of the whole
  * document without special tokens). */
@@ -53,7 +53,7 @@ typedef struct {
 /* Plan windows over a document of n_pieces pieces.  word_ids are those of the document
  * pieces (all >= 0, non-decreasing).  Requires 0 <= overlap < window.  *win is malloc'd.
  * A document that fits gets one window; an empty one gets none. */
-int eraser_plan_windows(eraser_window **win, size_t *n_win, const int *word_ids, size_t n_pieces,
+int eraser_plan_windows(eraser_window **win, size_t *n_win, const int32_t *word_ids, size_t n_pieces,
                         size_t window, size_t overlap);
 /* owner[p] = the window piece p takes its results from (the max-context rule above).
  * The windows must cover [0, n_pieces). */

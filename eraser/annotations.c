@@ -253,6 +253,19 @@ void eraser_spans_to_mask(uint8_t *mask, size_t n, const eraser_span *spans, siz
     }
 }
 
+int eraser_gold_mask(uint8_t *mask, size_t n_words, const eraser_annotation *a, const char *docid) {
+    memset(mask, 0, n_words);
+    for (size_t k = 0; a && k < a->n_evidences; k++) {
+        const eraser_evidence *ev = &a->evidences[k];
+        if (strcmp(ev->docid, docid) != 0) continue;
+        if (ev->end_token > n_words)
+            return adp_seterr("annotation '%s': evidence [%zu, %zu) outside document '%s' of %zu words", a->annotation_id,
+                              ev->start_token, ev->end_token, docid, n_words);
+        memset(mask + ev->start_token, 1, ev->end_token - ev->start_token);
+    }
+    return ADP_OK;
+}
+
 int eraser_add_mask_annotation(eraser_dataset *ds, const char *annotation_id, const char *docid,
                                const char *classification, const char *query,
                                const uint8_t *mask, size_t n_words) {

@@ -126,6 +126,10 @@ int eraser_add_mask_annotation(eraser_dataset *ds, const char *annotation_id, co
                                const char *classification, const char *query,
                                const uint8_t *mask, size_t n_words);
 
+/* mask[w] = 1 for the words of document docid (n_words long) inside any evidence of a, in
+ * any group (the gold rationale of the key (a, docid)).  Evidence must fit in n_words. */
+int eraser_gold_mask(uint8_t *mask, size_t n_words, const eraser_annotation *a, const char *docid);
+
 /* Maximal runs of nonzero mask entries as spans.  *spans is malloc'd (free it), *n_spans
  * their count. */
 void eraser_mask_to_spans(eraser_span **spans, size_t *n_spans, const uint8_t *mask, size_t n);

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "align.h"
 #include "common.h"
 
 double eraser_f1(double p, double r) { return (p == 0 || r == 0) ? 0 : 2 * p * r / (p + r); }
@@ -462,6 +463,15 @@ void eraser_keep_rates_get(eraser_rates *out, const eraser_keep_rates *r, size_t
     out->fpr_macro = r->n_fpr[layer] ? r->sum_fpr[layer] / (double)r->n_fpr[layer] : NAN;
     out->tpr_macro = r->n_tpr[layer] ? r->sum_tpr[layer] / (double)r->n_tpr[layer] : NAN;
     out->n_keys = r->n_keys[layer];
+}
+
+int eraser_keep_rates_add_pieces(eraser_keep_rates *r, size_t layer, const uint8_t *gold, size_t n_words,
+                                 const uint8_t *piece_keep, const int32_t *word_ids, size_t n_pieces) {
+    uint8_t *kept = mallocCheck(n_words ? n_words : 1);
+    int rc = eraser_word_keep_from_pieces(kept, n_words, piece_keep, word_ids, n_pieces);
+    if (rc == ADP_OK) rc = eraser_keep_rates_add(r, layer, gold, kept, n_words);
+    free(kept);
+    return rc;
 }
 
 double eraser_tokens_to_flip(const double *tokens, const size_t *doc_words, size_t n) {

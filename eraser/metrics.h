@@ -142,6 +142,10 @@ void eraser_keep_rates_init(eraser_keep_rates *r, size_t n_layers);
 void eraser_keep_rates_free(eraser_keep_rates *r);
 int eraser_keep_rates_add(eraser_keep_rates *r, size_t layer, const uint8_t *gold, const uint8_t *kept, size_t n_words);
 void eraser_keep_rates_get(eraser_rates *out, const eraser_keep_rates *r, size_t layer);
+/* The same from a piece-level keep mask of one encoding (or of the merged windows): a word
+ * counts as kept if any of its pieces is (eraser_word_keep_from_pieces). */
+int eraser_keep_rates_add_pieces(eraser_keep_rates *r, size_t layer, const uint8_t *gold, size_t n_words,
+                                 const uint8_t *piece_keep, const int32_t *word_ids, size_t n_pieces);
 
 /* tokens_to_flip: mean of tokens[i] / doc_words[i] (doc_words > 0). */
 double eraser_tokens_to_flip(const double *tokens, const size_t *doc_words, size_t n);

@@ -8,7 +8,7 @@
 #include "test.h"
 
 /* [CLS] w0 w0 w1 w2 w2 w2 [SEP]; word 3 has no piece. */
-static const int WIDS[] = {-1, 0, 0, 1, 2, 2, 2, -1};
+static const int32_t WIDS[] = {-1, 0, 0, 1, 2, 2, 2, -1};
 
 TEST(eraser_align_pieces_to_words) {
     static const float ps[] = {9, .1f, .5f, .2f, .3f, .9f, .1f, 9};
@@ -35,10 +35,10 @@ TEST(eraser_align_pieces_to_words) {
     static const int8_t want[] = {-1, 0, 0, 1, 1, 1, 1, -1};
     for (int i = 0; i < 8; i++) CHECK_INT(lab[i], want[i]);
 
-    static const int bad[] = {-1, 0, 4};
+    static const int32_t bad[] = {-1, 0, 4};
     CHECK_INT(eraser_word_keep_from_pieces(wk, 4, keep, bad, 3), ADP_ERR);
     CHECK(strstr(adp_errmsg(), "piece 2") != NULL);
-    static const int bad2[] = {-2};
+    static const int32_t bad2[] = {-2};
     CHECK_INT(eraser_piece_labels_from_words(lab, mask, 4, bad2, 1), ADP_ERR);
 }
 
@@ -55,7 +55,7 @@ TEST(eraser_align_pieces_to_words) {
  *   p9: W2 1 vs W3 1, W3 longer -> W3   p10: W2 0 vs W3 2 -> W3
  *   p11: W3 2 vs W4 0 -> W3             p12: W3 1 vs W4 1, W3 longer -> W3
  *   p13: W3 0 vs W4 1 -> W4 */
-static const int DOC[] = {0, 0, 1, 2, 2, 2, 3, 4, 5, 5, 6, 7, 7, 8, 9};
+static const int32_t DOC[] = {0, 0, 1, 2, 2, 2, 3, 4, 5, 5, 6, 7, 7, 8, 9};
 
 TEST(eraser_windows_by_hand) {
     eraser_window *w;
@@ -107,17 +107,17 @@ TEST(eraser_windows_edge_cases) {
     CHECK_INT(n, 0);
     free(w);
     /* one word longer than the window is cut inside the word */
-    static const int longw[] = {0, 0, 0, 0, 0, 0, 0, 0, 1};
+    static const int32_t longw[] = {0, 0, 0, 0, 0, 0, 0, 0, 1};
     REQUIRE(eraser_plan_windows(&w, &n, longw, 9, 4, 1) == ADP_OK);
     REQUIRE(n == 3);
     CHECK(w[0].start == 0 && w[0].end == 4 && w[1].start == 4 && w[1].end == 8 && w[2].start == 8 && w[2].end == 9);
     free(w);
     CHECK_INT(eraser_plan_windows(&w, &n, DOC, 15, 4, 4), ADP_ERR); /* overlap must be < window */
     CHECK_INT(eraser_plan_windows(&w, &n, DOC, 15, 0, 0), ADP_ERR);
-    static const int backwards[] = {0, 1, 0};
+    static const int32_t backwards[] = {0, 1, 0};
     CHECK_INT(eraser_plan_windows(&w, &n, backwards, 3, 2, 0), ADP_ERR);
     CHECK(strstr(adp_errmsg(), "piece 2") != NULL);
-    static const int special[] = {-1, 0};
+    static const int32_t special[] = {-1, 0};
     CHECK_INT(eraser_plan_windows(&w, &n, special, 2, 2, 0), ADP_ERR);
     eraser_window gap[] = {{0, 5}, {7, 15}};
     size_t owner[15];
@@ -132,10 +132,10 @@ TEST(eraser_windows_random) {
     unsigned seed = 12345;
     for (int trial = 0; trial < 500; trial++) {
         size_t n_words = 1 + test_rand(&seed) % 400, n = 0;
-        int *ids = malloc(n_words * 8 * sizeof *ids);
+        int32_t *ids = malloc(n_words * 8 * sizeof *ids);
         for (size_t wd = 0; wd < n_words; wd++) {
             size_t len = 1 + (test_rand(&seed) % 10 == 0 ? test_rand(&seed) % 20 : test_rand(&seed) % 3);
-            for (size_t j = 0; j < len && n < n_words * 8; j++) ids[n++] = (int)wd;
+            for (size_t j = 0; j < len && n < n_words * 8; j++) ids[n++] = (int32_t)wd;
         }
         size_t window = 2 + test_rand(&seed) % 64, overlap = test_rand(&seed) % window;
         eraser_window *w;

@@ -159,6 +159,12 @@ TEST(eraser_mask_constructor) {
     CHECK_STR(a->evidences[1].text, "hateful post");
     CHECK_INT(eraser_count_text_mismatches(&ds, NULL), 0);
     CHECK_INT(eraser_check_annotations(&ds), ADP_OK);
+    uint8_t back6[6];
+    REQUIRE(eraser_gold_mask(back6, 6, a, "h1") == ADP_OK);
+    CHECK(memcmp(back6, mask, 6) == 0);
+    REQUIRE(eraser_gold_mask(back6, 6, a, "other-doc") == ADP_OK); /* no evidence there */
+    CHECK(back6[0] == 0 && back6[3] == 0);
+    CHECK_INT(eraser_gold_mask(back6, 4, a, "h1"), ADP_ERR); /* [3, 5) does not fit 4 words */
     static const uint8_t zero[6] = {0};
     REQUIRE(eraser_add_mask_annotation(&ds, "h1-none", "h1", "normal", "", zero, 6) == ADP_OK);
     CHECK_INT(eraser_find_annotation(&ds, "h1-none")->n_evidences, 0);

@@ -286,6 +286,30 @@ TEST(eraser_keep_rates_by_hand) {
     eraser_keep_rates_free(&kr);
 }
 
+/* Per-layer rates from piece masks: [CLS] w0 w0 w1 w2 [SEP], gold words {0, 2} of 3.
+ * layer 0 keeps every piece; layer 1 keeps one piece of w0 and w1; layer 2 keeps [CLS] only. */
+TEST(eraser_keep_rates_from_pieces) {
+    static const int32_t wid[] = {-1, 0, 0, 1, 2, -1};
+    static const uint8_t gold[] = {1, 0, 1};
+    static const uint8_t l0[] = {1, 1, 1, 1, 1, 1}, l1[] = {1, 0, 1, 1, 0, 1}, l2[] = {1, 0, 0, 0, 0, 0};
+    eraser_keep_rates kr;
+    eraser_keep_rates_init(&kr, 3);
+    REQUIRE(eraser_keep_rates_add_pieces(&kr, 0, gold, 3, l0, wid, 6) == ADP_OK);
+    REQUIRE(eraser_keep_rates_add_pieces(&kr, 1, gold, 3, l1, wid, 6) == ADP_OK);
+    REQUIRE(eraser_keep_rates_add_pieces(&kr, 2, gold, 3, l2, wid, 6) == ADP_OK);
+    eraser_rates r;
+    eraser_keep_rates_get(&r, &kr, 0);
+    CHECK(r.fpr_micro == 1 && r.tpr_micro == 1);
+    eraser_keep_rates_get(&r, &kr, 1); /* w0 kept (gold), w1 kept (not gold), w2 dropped */
+    CHECK_NEAR(r.fpr_micro, 1, EPS);
+    CHECK_NEAR(r.tpr_micro, 0.5, EPS);
+    eraser_keep_rates_get(&r, &kr, 2); /* specials are not words */
+    CHECK(r.fpr_micro == 0 && r.tpr_micro == 0);
+    static const int32_t bad[] = {-1, 7};
+    CHECK_INT(eraser_keep_rates_add_pieces(&kr, 0, gold, 3, l0, bad, 2), ADP_ERR);
+    eraser_keep_rates_free(&kr);
+}
+
 TEST(eraser_tokens_to_flip_by_hand) {
     static const double t[] = {10, 5};
     static const size_t n[] = {100, 20};
