@@ -89,6 +89,7 @@ typedef struct {
     int layout;     /* ERASER_DOCS_* */
 } eraser_dataset;
 
+/* init before any load; free after, also when a load failed (it keeps what it read). */
 void eraser_dataset_init(eraser_dataset *ds);
 void eraser_dataset_free(eraser_dataset *ds);
 
@@ -198,7 +199,8 @@ typedef struct {
     strmap index; /* annotation_id -> result */
 } eraser_results;
 
-/* Parse and validate a results file on its own (structure, types, all-or-none fields). */
+/* Parse and validate a results file on its own (structure, types, all-or-none fields).
+ * Call eraser_results_free() afterwards, also when it fails. */
 int eraser_results_read(eraser_results *r, const char *path);
 /* Check the results against loaded documents: docids exist, spans and soft lengths fit. */
 int eraser_results_check(const eraser_results *r, const eraser_dataset *ds);

@@ -82,10 +82,10 @@ typedef struct {
     eraser_span *gold;
     size_t n_gold, cap_gold;
     const eraser_result_doc *res; /* the result's prediction for this key, or NULL */
-} key_t_;
+} score_key;
 
 typedef struct {
-    key_t_ *v;
+    score_key *v;
     size_t n, cap;
     strmap index;
 } key_table;
@@ -124,7 +124,7 @@ static void build_keys(key_table *t, const eraser_dataset *ds, const eraser_resu
         for (size_t e = 0; e < ann->n_evidences; e++) {
             const eraser_evidence *ev = &ann->evidences[e];
             size_t ki = key_get(t, ann->annotation_id, ev->docid, eraser_find_doc(ds, ev->docid)); /* may move t->v */
-            key_t_ *k = &t->v[ki];
+            score_key *k = &t->v[ki];
             k->ann = ann;
             if (k->n_gold == k->cap_gold)
                 k->gold = reallocCheck(k->gold, (k->cap_gold = k->cap_gold ? 2 * k->cap_gold : 8) * sizeof *k->gold);
@@ -144,7 +144,7 @@ static void build_keys(key_table *t, const eraser_dataset *ds, const eraser_resu
 static void score_hard(cJSON *out, const key_table *t, const eraser_score_opts *opt) {
     eraser_hard_key *hk = mallocCheck((t->n ? t->n : 1) * sizeof *hk);
     for (size_t i = 0; i < t->n; i++) {
-        const key_t_ *k = &t->v[i];
+        const score_key *k = &t->v[i];
         int pred = k->res && k->res->has_hard;
         hk[i] = (eraser_hard_key){k->doc->n_words, k->gold, k->n_gold, pred ? k->res->hard : NULL,
                                   pred ? k->res->n_hard : 0};
@@ -174,7 +174,7 @@ static void score_hard(cJSON *out, const key_table *t, const eraser_score_opts *
     eraser_keep_rates kr;
     eraser_keep_rates_init(&kr, 1);
     for (size_t i = 0; i < t->n; i++) {
-        const key_t_ *k = &t->v[i];
+        const score_key *k = &t->v[i];
         if (!k->res || !k->res->has_hard) continue;
         size_t n = k->doc->n_words;
         uint8_t *g = mallocCheck(n ? n : 1), *p = mallocCheck(n ? n : 1);
@@ -204,7 +204,7 @@ static void score_soft(cJSON *out, const key_table *t, int sentences) {
     uint8_t **truth = mallocCheck((n ? n : 1) * sizeof *truth);
     n = 0;
     for (size_t i = 0; i < t->n; i++) {
-        const key_t_ *k = &t->v[i];
+        const score_key *k = &t->v[i];
         if (!k->res || !(sentences ? k->res->has_soft_sent : k->res->has_soft)) continue;
         size_t len = sentences ? k->doc->n_sentences : k->doc->n_words;
         uint8_t *m = callocCheck(len ? len : 1, 1);
@@ -289,7 +289,7 @@ static int score_classification(cJSON *out, const eraser_dataset *ds, const eras
         fi[i] = (eraser_faith_instance){res->cls.n, res->pred, res->cls.p, r->has_comp ? res->comp.p : NULL,
                                          r->has_suff ? res->suff.p : NULL, NULL, NULL};
         if (!n_aopc) continue;
-        double *rc_ = tc + i * n_aopc * max_labels, *rs_ = ts + i * n_aopc * max_labels;
+        double *comp_rows = tc + i * n_aopc * max_labels, *suff_rows = ts + i * n_aopc * max_labels;
         for (size_t b = 0; b < n_aopc && rc == ADP_OK; b++) {
             double th = opt->aopc_thresholds[order[b]];
             size_t found = res->n_thresholds, count = 0;
@@ -300,11 +300,11 @@ static int score_classification(cJSON *out, const eraser_dataset *ds, const eras
                                 res->line, count, th);
                 break;
             }
-            memcpy(rc_ + b * res->cls.n, res->thr_comp[found].p, res->cls.n * sizeof(double));
-            memcpy(rs_ + b * res->cls.n, res->thr_suff[found].p, res->cls.n * sizeof(double));
+            memcpy(comp_rows + b * res->cls.n, res->thr_comp[found].p, res->cls.n * sizeof(double));
+            memcpy(suff_rows + b * res->cls.n, res->thr_suff[found].p, res->cls.n * sizeof(double));
         }
-        fi[i].thr_comp = rc_;
-        fi[i].thr_suff = rs_;
+        fi[i].thr_comp = comp_rows;
+        fi[i].thr_suff = suff_rows;
     }
     if (rc == ADP_OK) {
         eraser_faith f;
