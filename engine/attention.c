@@ -1,7 +1,7 @@
 /* attention.c: multi-head self-attention over a packed variable-length batch.
  *
  * For sequence s (rows [r0, r0+n)) and head h (columns [h*dh, (h+1)*dh)):
- *   S = Q_h K_h^T + 1 logmask^T     (n, n)   Q already scaled by 1/sqrt(dh)
+ *   S = scale Q_h K_h^T + 1 logmask^T  (n, n)   scale = 1/sqrt(dh), applied by the GEMM
  *   P = softmax_rows(S)              (n, n)
  *   ctx_h = P V_h                    (n, dh)
  * Q, K, V are read in place from the fused (T, 3d) projection with leading dimension 3d,
@@ -39,12 +39,12 @@ ADP_HOT static void softmax_row_masked(float *x, const float *logmask, int n) {
 
 void softmax_row(float *x, int n) { softmax_row_masked(x, NULL, n); }
 
-static void attend_one(float *ctx, float *S, const float *qkv, int r0, int n, int d, int dh, int h,
+static void attend_one(float *ctx, float *S, const float *qkv, int r0, int n, int d, int dh, int h, float scale,
                        const float *key_logmask) {
     const int ld = 3 * d;
     const float *Q = qkv + (size_t)r0 * ld + (size_t)h * dh;
     const float *K = Q + d, *V = Q + 2 * d;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, dh, 1.0f, Q, ld, K, ld, 0.0f, S, n);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, dh, scale, Q, ld, K, ld, 0.0f, S, n);
     const float *lm = key_logmask ? key_logmask + r0 : NULL;
     for (int i = 0; i < n; i++) softmax_row_masked(S + (size_t)i * n, lm, n);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, dh, n, 1.0f, S, n, V, ld, 0.0f,
@@ -52,7 +52,7 @@ static void attend_one(float *ctx, float *S, const float *qkv, int r0, int n, in
 }
 
 void attention_forward(float *ctx, float *probs, const size_t *prob_off, const float *qkv, const int *off,
-                       int n_seq, int d, int n_heads, const float *key_logmask, float *scratch) {
+                       int n_seq, int d, int n_heads, float scale, const float *key_logmask, float *scratch) {
     const int dh = d / n_heads;
     int max_n = 0;
     for (int s = 0; s < n_seq; s++) max_n = off[s + 1] - off[s] > max_n ? off[s + 1] - off[s] : max_n;
@@ -65,12 +65,12 @@ void attention_forward(float *ctx, float *probs, const size_t *prob_off, const f
         int r0 = off[s], n = off[s + 1] - off[s];
         if (n <= 0) continue;
         float *S = probs ? probs + prob_off[s] + (size_t)h * n * n : scratch + (size_t)omp_get_thread_num() * per_thread;
-        attend_one(ctx, S, qkv, r0, n, d, dh, h, key_logmask);
+        attend_one(ctx, S, qkv, r0, n, d, dh, h, scale, key_logmask);
     }
 }
 
 void attention_forward_naive(float *ctx, float *probs, const size_t *prob_off, const float *qkv, const int *off,
-                             int n_seq, int d, int n_heads, const float *key_logmask) {
+                             int n_seq, int d, int n_heads, float scale, const float *key_logmask) {
     const int dh = d / n_heads, ld = 3 * d;
     for (int s = 0; s < n_seq; s++) {
         int r0 = off[s], n = off[s + 1] - off[s];
@@ -83,6 +83,7 @@ void attention_forward_naive(float *ctx, float *probs, const size_t *prob_off, c
                     const float *k = qkv + (size_t)(r0 + j) * ld + d + (size_t)h * dh;
                     double acc = 0;
                     for (int e = 0; e < dh; e++) acc += (double)q[e] * k[e];
+                    acc *= scale;
                     if (key_logmask) acc += key_logmask[r0 + j];
                     row[j] = acc;
                     if (acc > mx) mx = acc;

@@ -4,7 +4,7 @@
  *   x = LayerNorm(word[ids] + type[types] + pos[positions])
  *   for each layer l:
  *       [prune at input]            x <- x[kept rows]
- *       qkv = x Wqkv^T + bqkv        (T, 3H), q scaled by 1/sqrt(dh)
+ *       qkv = x Wqkv^T + bqkv        (T, 3H)
  *       c   = attention(qkv)         per (sequence, head)
  *       x   = LayerNorm(c Wo^T + bo + x)
  *       [prune after attention]     x <- x[kept rows]
@@ -20,6 +20,7 @@
 
 #include "common.h"
 #include "flops.h"
+#include "gemm.h"
 #include "ops.h"
 
 void bert_ctx_init(bert_ctx *c) { memset(c, 0, sizeof *c); }
@@ -143,6 +144,7 @@ int bert_forward(bert_ctx *c, const bert_model *m, const bert_batch *b, const be
 
     for (int l = 0; l < L; l++) {
         const bert_layer_w *w = &m->w.layer[l];
+        const bert_layer_lin *lin = &m->lin[l];
         int want_in = o->prune ? o->prune->wants(o->prune, l, PRUNE_AT_INPUT) : PRUNE_SKIP;
         if (want_in != PRUNE_SKIP && prune_point_run(c, m, o, l, PRUNE_AT_INPUT, PRUNE_ACT, n_seq, b->off))
             return ADP_ERR;
@@ -151,8 +153,7 @@ int bert_forward(bert_ctx *c, const bert_model *m, const bert_batch *b, const be
         for (int s = 0; s < n_seq; s++) c->layer_tokens[s * L + l] = c->off[s + 1] - c->off[s];
 
         /* attention block */
-        matmul_forward(c->qkv, x, w->wqkv, T, H, 3 * H);
-        qkv_bias_forward(c->qkv, w->bqkv, T, H, scale);
+        linear_forward(c->qkv, x, &lin->qkv, T, ACT_NONE);
         int want_mid = o->prune ? o->prune->wants(o->prune, l, PRUNE_AFTER_ATTENTION) : PRUNE_SKIP;
         float *probs = NULL;
         if (want_mid == PRUNE_ACT_WITH_PROBS) {
@@ -165,9 +166,10 @@ int bert_forward(bert_ctx *c, const bert_model *m, const bert_batch *b, const be
             if (need > c->cap_probs) GROW(c->probs, need), c->cap_probs = need;
             probs = c->probs;
         }
-        attention_forward(c->ctxv, probs, c->prob_off, c->qkv, c->off, n_seq, H, cfg->heads, NULL, c->scratch);
-        matmul_forward(c->y, c->ctxv, w->wo, T, H, H);
-        residual_layernorm_forward(x, NULL, NULL, NULL, c->y, w->bo, x, w->ln1_g, w->ln1_b, T, H, cfg->ln_eps);
+        attention_forward(c->ctxv, probs, c->prob_off, c->qkv, c->off, n_seq, H, cfg->heads, scale, NULL,
+                          c->scratch);
+        linear_forward(c->y, c->ctxv, &lin->o, T, ACT_NONE);
+        residual_layernorm_forward(x, NULL, NULL, NULL, c->y, x, w->ln1_g, w->ln1_b, T, H, cfg->ln_eps);
 
         if (want_mid != PRUNE_SKIP && prune_point_run(c, m, o, l, PRUNE_AFTER_ATTENTION, want_mid, n_seq, b->off))
             return ADP_ERR;
@@ -176,20 +178,17 @@ int bert_forward(bert_ctx *c, const bert_model *m, const bert_batch *b, const be
         for (int s = 0; s < n_seq; s++) c->ffn_tokens[s * L + l] = c->off[s + 1] - c->off[s];
 
         /* feed-forward block */
-        matmul_forward(c->ffn, x, w->w1, T, H, I);
-        bias_gelu_forward(c->ffn, w->b1, T, I);
-        matmul_forward(c->y, c->ffn, w->w2, T, I, H);
-        residual_layernorm_forward(x, NULL, NULL, NULL, c->y, w->b2, x, w->ln2_g, w->ln2_b, T, H, cfg->ln_eps);
+        linear_forward(c->ffn, x, &lin->ffn1, T, ACT_GELU);
+        linear_forward(c->y, c->ffn, &lin->ffn2, T, ACT_NONE);
+        residual_layernorm_forward(x, NULL, NULL, NULL, c->y, x, w->ln2_g, w->ln2_b, T, H, cfg->ln_eps);
         if (o->hook) o->hook(o->hook_user, l, x, T, c->off, c->pos);
     }
     const float *x = c->x;
     /* pooler and classifier on each sequence's [CLS] row */
     for (int s = 0; s < n_seq; s++) memcpy(c->pool_in + (size_t)s * H, x + (size_t)c->off[s] * H, sizeof(float) * H);
-    matmul_forward(c->pooled, c->pool_in, m->w.pool_w, n_seq, H, H);
-    bias_forward(c->pooled, m->w.pool_b, n_seq, H);
+    linear_forward(c->pooled, c->pool_in, &m->pool, n_seq, ACT_NONE);
     tanh_forward(c->pooled, n_seq * H);
-    matmul_forward(c->logits, c->pooled, m->w.cls_w, n_seq, H, C);
-    bias_forward(c->logits, m->w.cls_b, n_seq, C);
+    linear_forward(c->logits, c->pooled, &m->cls, n_seq, ACT_NONE);
 
     for (int s = 0; s < n_seq; s++)
         c->flops[s] += flops_sequence(cfg, c->layer_tokens + s * L, c->ffn_tokens + s * L);

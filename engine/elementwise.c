@@ -2,35 +2,26 @@
 #include <math.h>
 #include <string.h>
 
+#include "common.h"
 #include "fastmath.h"
 #include "ops.h"
 
-ADP_HOT static void bias_gelu_row(float *x, const float *b, int d) {
+ADP_HOT void gelu_inplace(float *x, size_t n) {
 #pragma omp simd
-    for (int i = 0; i < d; i++) {
-        float v = x[i] + b[i];
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
         x[i] = 0.5f * v * (1.0f + fast_erff(v * 0.70710678118654752f));
     }
 }
 
-void bias_gelu_forward(float *x, const float *b, int n, int d) {
-#pragma omp parallel for schedule(static) if ((size_t)n * d > 32768)
-    for (int t = 0; t < n; t++) bias_gelu_row(x + (size_t)t * d, b, d);
+void gelu_forward(float *x, size_t n) {
+    const size_t chunk = 4096;
+    const long chunks = (long)((n + chunk - 1) / chunk);
+#pragma omp parallel for schedule(static) if (n > 32768)
+    for (long c = 0; c < chunks; c++) gelu_inplace(x + (size_t)c * chunk, ADP_MIN(chunk, n - (size_t)c * chunk));
 }
 
 float gelu_naive(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
-
-ADP_HOT static void qkv_bias_row(float *x, const float *b, int d, float scale) {
-#pragma omp simd
-    for (int i = 0; i < d; i++) x[i] = (x[i] + b[i]) * scale;
-#pragma omp simd
-    for (int i = d; i < 3 * d; i++) x[i] = x[i] + b[i];
-}
-
-void qkv_bias_forward(float *qkv, const float *bqkv, int n, int d, float scale) {
-#pragma omp parallel for schedule(static) if ((size_t)n * d > 32768)
-    for (int t = 0; t < n; t++) qkv_bias_row(qkv + (size_t)t * 3 * d, bqkv, d, scale);
-}
 
 void bias_forward(float *x, const float *b, int n, int d) {
     for (int t = 0; t < n; t++)

@@ -31,19 +31,19 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, c
         ln_row(out + (size_t)t * d, mean ? mean + t : NULL, rstd ? rstd + t : NULL, inp + (size_t)t * d, g, b, d, eps);
 }
 
-ADP_HOT static void add3_row(float *s, const float *y, const float *bias, const float *res, int d) {
+ADP_HOT static void add_row(float *s, const float *y, const float *res, int d) {
 #pragma omp simd
-    for (int i = 0; i < d; i++) s[i] = y[i] + bias[i] + res[i];
+    for (int i = 0; i < d; i++) s[i] = y[i] + res[i];
 }
 
-void residual_layernorm_forward(float *out, float *pre, float *mean, float *rstd, const float *y, const float *bias,
-                                const float *res, const float *g, const float *b, int n, int d, float eps) {
+void residual_layernorm_forward(float *out, float *pre, float *mean, float *rstd, const float *y, const float *res,
+                                const float *g, const float *b, int n, int d, float eps) {
 #pragma omp parallel for schedule(static) if (n > 16)
     for (int t = 0; t < n; t++) {
         size_t o = (size_t)t * d;
         /* the sum goes to `pre` when kept for backward, else into out itself */
         float *s = pre ? pre + o : out + o;
-        add3_row(s, y + o, bias, res + o, d);
+        add_row(s, y + o, res + o, d);
         ln_row(out + o, mean ? mean + t : NULL, rstd ? rstd + t : NULL, s, g, b, d, eps);
     }
 }

@@ -1,13 +1,6 @@
-/* matmul.c: the token-wise projections, through OpenBLAS sgemm. */
-#include <cblas.h>
+/* matmul.c: the reference twin of linear_forward (gemm.c). */
 
 #include "ops.h"
-
-/* HF linear weights are (out, in): Y = X W^T is sgemm(RowMajor, NoTrans, Trans). */
-void matmul_forward(float *out, const float *inp, const float *w, int n, int in, int out_dim) {
-    if (n <= 0) return;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out_dim, in, 1.0f, inp, in, w, in, 0.0f, out, out_dim);
-}
 
 void matmul_forward_naive(float *out, const float *inp, const float *w, const float *b, int n, int in, int out_dim) {
     for (int t = 0; t < n; t++)

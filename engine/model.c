@@ -107,6 +107,10 @@ int bert_param_list(const bert_config *c, const bert_weights *w, bert_param **ou
     return n;
 }
 
+static linear_w lin(const float *w, const float *b, int out, int in) {
+    return (linear_w){.w = w, .b = b, .packed = NULL, .in = in, .out = out};
+}
+
 void bert_model_alloc(bert_model *m, const bert_config *c) {
     memset(m, 0, sizeof *m);
     bert_config_copy(&m->cfg, c);
@@ -114,6 +118,46 @@ void bert_model_alloc(bert_model *m, const bert_config *c) {
     m->arena = alignedCheck(m->n_params * sizeof(float));
     memset(m->arena, 0, m->n_params * sizeof(float));
     bert_weights_point(&m->w, &m->cfg, m->arena);
+    int H = c->hidden, I = c->inter;
+    m->lin = callocCheck((size_t)c->layers, sizeof(bert_layer_lin));
+    for (int l = 0; l < c->layers; l++) {
+        const bert_layer_w *w = &m->w.layer[l];
+        m->lin[l] = (bert_layer_lin){.qkv = lin(w->wqkv, w->bqkv, 3 * H, H), .o = lin(w->wo, w->bo, H, H),
+                                     .ffn1 = lin(w->w1, w->b1, I, H), .ffn2 = lin(w->w2, w->b2, H, I)};
+    }
+    m->pool = lin(m->w.pool_w, m->w.pool_b, H, H);
+    m->cls = lin(m->w.cls_w, m->w.cls_b, c->num_labels, H);
+}
+
+void bert_model_unpack(bert_model *m) {
+    free(m->packed);
+    m->packed = NULL;
+    for (int l = 0; l < m->cfg.layers; l++) {
+        bert_layer_lin *li = &m->lin[l];
+        li->qkv.packed = li->o.packed = li->ffn1.packed = li->ffn2.packed = NULL;
+    }
+}
+
+void bert_model_pack(bert_model *m) {
+    if (!gemm_packed_enabled()) {
+        bert_model_unpack(m);
+        return;
+    }
+    size_t total = 0;
+    for (int l = 0; l < m->cfg.layers; l++) {
+        linear_w *ls[4] = {&m->lin[l].qkv, &m->lin[l].o, &m->lin[l].ffn1, &m->lin[l].ffn2};
+        for (int k = 0; k < 4; k++) total += gemm_packed_size(ls[k]->out, ls[k]->in);
+    }
+    if (!m->packed) m->packed = alignedCheck(total * sizeof(float));
+    float *p = m->packed;
+    for (int l = 0; l < m->cfg.layers; l++) {
+        linear_w *ls[4] = {&m->lin[l].qkv, &m->lin[l].o, &m->lin[l].ffn1, &m->lin[l].ffn2};
+        for (int k = 0; k < 4; k++) {
+            gemm_pack(p, ls[k]->w, ls[k]->out, ls[k]->in);
+            ls[k]->packed = p;
+            p += gemm_packed_size(ls[k]->out, ls[k]->in);
+        }
+    }
 }
 
 void bert_model_init_random(bert_model *m, uint64_t seed) {
@@ -129,10 +173,13 @@ void bert_model_init_random(bert_model *m, uint64_t seed) {
             p->ptr[k] = p->ndim == 2 ? (float)(m->cfg.init_range * rng_normal(&r)) : is_ln_gamma ? 1.0f : 0.0f;
     }
     free(ps);
+    bert_model_pack(m);
 }
 
 void bert_model_free(bert_model *m) {
     free(m->arena);
+    free(m->packed);
+    free(m->lin);
     bert_weights_free_layout(&m->w);
     bert_config_free(&m->cfg);
     free(m->vocab_path);
@@ -172,7 +219,7 @@ int bert_model_load(bert_model *m, const char *dir, int flags, st_file *st_out) 
     if (bert_config_load(&c, path) != ADP_OK) return ADP_ERR;
     bert_model_alloc(m, &c);
     bert_config_free(&c);
-    bert_model_init_random(m, 0);
+    bert_model_init_random(m, 0); /* stays for an optional head the checkpoint lacks */
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     st_file st;
     if (st_open(&st, path) != ADP_OK) {
@@ -205,6 +252,7 @@ int bert_model_load(bert_model *m, const char *dir, int flags, st_file *st_out) 
     (void)total_group;
     free(ps);
     if (rc == ADP_OK) {
+        bert_model_pack(m);
         snprintf(path, sizeof path, "%s/vocab.txt", dir);
         struct stat sb;
         if (stat(path, &sb) == 0) m->vocab_path = strdupCheck(path);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "gemm.h"
 #include "safetensors.h"
 
 /* One encoder layer.  Q, K and V are stored one after the other, so wqkv is the fused
@@ -52,16 +53,29 @@ typedef struct {
  * slices of wqkv).  Returns the count; *out is allocated. */
 int bert_param_list(const bert_config *c, const bert_weights *w, bert_param **out);
 
+/* The projections of one layer as linear layers (weights point into the arena). */
+typedef struct {
+    linear_w qkv, o, ffn1, ffn2;
+} bert_layer_lin;
+
 typedef struct {
     bert_config cfg;
     float *arena; /* bert_weights_count(cfg) floats */
     size_t n_params;
     bert_weights w;
-    char *vocab_path; /* DIR/vocab.txt if present, else NULL */
+    bert_layer_lin *lin; /* (L) */
+    linear_w pool, cls;
+    float *packed;       /* packed panels of every layer projection (gemm.h), or NULL */
+    char *vocab_path;    /* DIR/vocab.txt if present, else NULL */
 } bert_model;
 
-/* Allocate a model for a config (weights uninitialised). */
+/* Allocate a model for a config (weights zero, not packed). */
 void bert_model_alloc(bert_model *m, const bert_config *c);
+/* (Re)build the packed panels of every layer projection from the current weights.  The
+ * loader and bert_model_init_random call it; anything that changes weights afterwards
+ * (training) must call it again, or bert_model_unpack() to fall back to plain sgemm. */
+void bert_model_pack(bert_model *m);
+void bert_model_unpack(bert_model *m);
 /* Initialise as transformers does: N(0, initializer_range) weights, zero biases, LayerNorm
  * gamma 1 and beta 0; deterministic from seed. */
 void bert_model_init_random(bert_model *m, uint64_t seed);

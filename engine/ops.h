@@ -17,10 +17,8 @@
 #define ADP_HOT
 #endif
 
-/* out = inp @ w^T (no bias), HF linear layout.  inp (n, in), w (out_dim, in), out (n, out_dim).
- * Multithreaded by OpenBLAS when called outside a parallel region. */
-void matmul_forward(float *out, const float *inp, const float *w, int n, int in, int out_dim);
-/* out = inp @ w^T + b, computed row by row with plain loops (the reference twin). */
+/* The projections themselves are linear_forward() in gemm.h.
+ * out = inp @ w^T + b, computed row by row with plain loops (the reference twin). */
 void matmul_forward_naive(float *out, const float *inp, const float *w, const float *b, int n, int in, int out_dim);
 
 /* Embeddings: out[t] = word[ids[t]] + pos[pos_ids[t]] + type[types[t]] (types may be NULL = 0).
@@ -35,21 +33,20 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, c
 void layernorm_forward_naive(float *out, const float *inp, const float *g, const float *b, int n, int d, float eps);
 
 /* Fused epilogue of the attention-output and FFN-output projections (post-LN BERT):
- * out = LayerNorm(y + bias + res).  y, res, out (n, d); out may alias y or res.
+ * out = LayerNorm(y + res).  y, res, out (n, d); out may alias y or res.
  * If pre is not NULL the sum before normalisation is stored there (for backward). */
-void residual_layernorm_forward(float *out, float *pre, float *mean, float *rstd, const float *y, const float *bias,
-                                const float *res, const float *g, const float *b, int n, int d, float eps);
+void residual_layernorm_forward(float *out, float *pre, float *mean, float *rstd, const float *y, const float *res,
+                                const float *g, const float *b, int n, int d, float eps);
 
-/* Exact erf GELU: 0.5 x (1 + erf(x / sqrt 2)).  In place on x (n, d) after adding b (d). */
-void bias_gelu_forward(float *x, const float *b, int n, int d);
+/* Exact erf GELU: 0.5 x (1 + erf(x / sqrt 2)), in place on x (n). */
+void gelu_forward(float *x, size_t n);
+/* The same on one thread (for use inside parallel regions and GEMM epilogues). */
+void gelu_inplace(float *x, size_t n);
 float gelu_naive(float x); /* with libm erff */
 
-/* Add the fused QKV bias to qkv (n, 3d) in place and scale the query part by `scale`
- * (1/sqrt(head_dim)), so the attention scores need no separate scaling pass. */
-void qkv_bias_forward(float *qkv, const float *bqkv, int n, int d, float scale);
-
 /* Multi-head self-attention over a packed batch.
- *   qkv   (T, 3d): per token [q | k | v], q already scaled (see qkv_bias_forward)
+ *   qkv   (T, 3d): per token [q | k | v]
+ *   scale: multiplies Q K^T (1/sqrt(head_dim))
  *   off   (n_seq + 1): sequence s owns rows [off[s], off[s+1])
  *   key_logmask (T) or NULL: added to the score of every query against key t (a soft
  *         removal mask log m_t; 0 = present)
@@ -60,10 +57,10 @@ void qkv_bias_forward(float *qkv, const float *bqkv, int n, int d, float scale);
  *         omp_get_max_threads() threads (used when probs is NULL)
  * Runs one (sequence, head) pair per OpenMP task; never computes a padding position. */
 void attention_forward(float *ctx, float *probs, const size_t *prob_off, const float *qkv, const int *off,
-                       int n_seq, int d, int n_heads, const float *key_logmask, float *scratch);
+                       int n_seq, int d, int n_heads, float scale, const float *key_logmask, float *scratch);
 /* The same with plain loops (reference twin); probs as above, may be NULL. */
 void attention_forward_naive(float *ctx, float *probs, const size_t *prob_off, const float *qkv, const int *off,
-                             int n_seq, int d, int n_heads, const float *key_logmask);
+                             int n_seq, int d, int n_heads, float scale, const float *key_logmask);
 
 /* Softmax of one row in place (max-subtracted). */
 void softmax_row(float *x, int n);

@@ -129,7 +129,7 @@ unsigned test_rand(unsigned *s) {
     return *s;
 }
 
-float test_randf(unsigned *s) { return (float)((test_rand(s) >> 8) * (1.0 / 8388608.0) * 2.0 - 1.0); }
+float test_randf(unsigned *s) { return (float)((test_rand(s) >> 8) * (2.0 / 16777216.0) - 1.0); }
 
 static void rm_rf(const char *path) {
     char *cmd = NULL;

@@ -2,9 +2,11 @@
  * logits and every layer's hidden states, packed batches of mixed lengths, sentence pairs,
  * both LayerNorm naming styles, F16/BF16 checkpoints, and tokens dropped before layers
  * or after the attention block. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "bert.h"
+#include "gemm.h"
 #include "common.h"
 #include "test.h"
 
@@ -188,4 +190,12 @@ TEST(parity_pruned_after_attention) {
 
 TEST(parity_pruned_to_cls_only) {
     parity_case("--layers 3 --hidden 96 --heads 6 --inter 200 --seed 9", "1,2,50", 0, "0:0.5,1:0", "input", 0);
+}
+
+TEST(parity_plain_sgemm_path) {
+    /* ADAPLER_GEMM=blas sends every projection to cblas_sgemm (the path CPUs without
+     * AVX-512 take); it must agree with the reference just the same. */
+    setenv("ADAPLER_GEMM", "blas", 1);
+    REQUIRE(!gemm_packed_enabled());
+    parity_case("--layers 3 --hidden 96 --heads 6 --inter 200 --seed 10", MIXED, 1, "1:0.6", "input", 0);
 }

@@ -5,6 +5,7 @@
 
 #include "common.h"
 #include "fastmath.h"
+#include "gemm.h"
 #include "ops.h"
 #include "prune.h"
 #include "test.h"
@@ -35,10 +36,10 @@ TEST(kernel_gelu_matches_erf_gelu) {
     unsigned s = 7;
     for (int i = 0; i < d; i++) b[i] = 0.1f * test_randf(&s);
     for (int i = 0; i < n * d; i++) {
-        x[i] = 6.0f * test_randf(&s);
-        want[i] = gelu_naive(x[i] + b[i % d]);
+        x[i] = 6.0f * test_randf(&s) + b[i % d];
+        want[i] = gelu_naive(x[i]);
     }
-    bias_gelu_forward(x, b, n, d);
+    gelu_forward(x, (size_t)n * d);
     test_compare("gelu", x, want, (size_t)n * d, 1e-6); /* values up to 6: 1e-6 is 2 ulp */
     free(x), free(want), free(b);
 }
@@ -58,7 +59,8 @@ TEST(kernel_layernorm_matches_naive) {
     for (int i = 0; i < n * d; i++) sum[i] = y[i] + bias[i % d] + res[i];
     layernorm_forward_naive(want, sum, g, b, n, d, 1e-5f);
     memcpy(out, res, sizeof(float) * n * d);
-    residual_layernorm_forward(out, NULL, NULL, NULL, y, bias, out, g, b, n, d, 1e-5f); /* in place on res */
+    for (int i = 0; i < n * d; i++) y[i] += bias[i % d];
+    residual_layernorm_forward(out, NULL, NULL, NULL, y, out, g, b, n, d, 1e-5f); /* in place on res */
     test_compare("residual layernorm", out, want, (size_t)n * d, 1e-5);
     free(x), free(y), free(res), free(out), free(want), free(sum), free(g), free(b), free(bias);
 }
@@ -79,11 +81,11 @@ TEST(kernel_attention_matches_naive_packed) {
     float *p = mallocCheck(sizeof(float) * np), *pw = mallocCheck(sizeof(float) * np);
     float *scratch = mallocCheck(sizeof(float) * 64 * 64 * 64);
     for (int masked = 0; masked < 2; masked++) {
-        attention_forward_naive(want, pw, prob_off, qkv, off, n_seq, d, A, masked ? mask : NULL);
-        attention_forward(ctx, NULL, prob_off, qkv, off, n_seq, d, A, masked ? mask : NULL, scratch);
+        attention_forward_naive(want, pw, prob_off, qkv, off, n_seq, d, A, 0.25f, masked ? mask : NULL);
+        attention_forward(ctx, NULL, prob_off, qkv, off, n_seq, d, A, 0.25f, masked ? mask : NULL, scratch);
         test_compare("attention ctx", ctx, want, (size_t)T * d, 1e-5);
         memset(ctx, 0, sizeof(float) * T * d);
-        attention_forward(ctx, p, prob_off, qkv, off, n_seq, d, A, masked ? mask : NULL, scratch);
+        attention_forward(ctx, p, prob_off, qkv, off, n_seq, d, A, 0.25f, masked ? mask : NULL, scratch);
         test_compare("attention ctx (probs kept)", ctx, want, (size_t)T * d, 1e-5);
         test_compare("attention probs", p, pw, np, 2e-6);
     }
@@ -97,17 +99,37 @@ TEST(kernel_attention_matches_naive_packed) {
     free(qkv), free(mask), free(ctx), free(want), free(p), free(pw), free(scratch);
 }
 
-TEST(kernel_matmul_matches_naive) {
-    int n = 33, in = 70, out = 45;
+/* linear_forward on every path (packed kernel, sgemm) and awkward sizes: rows not a
+ * multiple of 6, outputs not a multiple of 64, with and without bias. */
+TEST(kernel_linear_matches_naive) {
+    int shapes[][3] = {{1, 70, 45}, {5, 64, 64}, {6, 96, 288}, {13, 33, 130}, {33, 200, 96}, {300, 128, 200}};
     unsigned s = 5;
-    float *x = mallocCheck(sizeof(float) * n * in), *w = mallocCheck(sizeof(float) * out * in);
-    float *y = mallocCheck(sizeof(float) * n * out), *want = mallocCheck(sizeof(float) * n * out);
-    for (int i = 0; i < n * in; i++) x[i] = test_randf(&s);
-    for (int i = 0; i < out * in; i++) w[i] = test_randf(&s);
-    matmul_forward(y, x, w, n, in, out);
-    matmul_forward_naive(want, x, w, NULL, n, in, out);
-    test_compare("matmul", y, want, (size_t)n * out, 1e-4); /* |y| up to 80 */
-    free(x), free(w), free(y), free(want);
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        int n = shapes[k][0], in = shapes[k][1], out = shapes[k][2];
+        float *x = mallocCheck(sizeof(float) * n * in), *w = mallocCheck(sizeof(float) * out * in);
+        float *b = mallocCheck(sizeof(float) * out), *y = mallocCheck(sizeof(float) * (n * out + 64));
+        float *want = mallocCheck(sizeof(float) * n * out);
+        float *packed = alignedCheck(sizeof(float) * gemm_packed_size(out, in));
+        for (int i = 0; i < n * in; i++) x[i] = test_randf(&s);
+        for (int i = 0; i < out * in; i++) w[i] = test_randf(&s);
+        for (int i = 0; i < out; i++) b[i] = test_randf(&s);
+        gemm_pack(packed, w, out, in);
+        for (int variant = 0; variant < 4; variant++) {
+            linear_w lw = {.w = w, .b = variant & 1 ? b : NULL, .packed = variant & 2 ? packed : NULL, .in = in, .out = out};
+            for (int i = 0; i < 64; i++) y[n * out + i] = 12345.0f; /* guard: nothing written past the end */
+            linear_act act = k % 2 ? ACT_GELU : ACT_NONE;
+            linear_forward(y, x, &lw, n, act);
+            matmul_forward_naive(want, x, w, lw.b, n, in, out);
+            if (act == ACT_GELU)
+                for (int i = 0; i < n * out; i++) want[i] = gelu_naive(want[i]);
+            char what[96];
+            snprintf(what, sizeof what, "linear %dx%d->%d bias=%d packed=%d gelu=%d", n, in, out, variant & 1, variant >> 1,
+                     act == ACT_GELU);
+            test_compare(what, y, want, (size_t)n * out, 1e-4); /* |y| up to ~30 */
+            for (int i = 0; i < 64; i++) CHECK(y[n * out + i] == 12345.0f);
+        }
+        free(x), free(w), free(b), free(y), free(want), free(packed);
+    }
 }
 
 TEST(kernel_gather_keeps_order_and_offsets) {

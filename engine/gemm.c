@@ -1,0 +1,149 @@
+/* gemm.c: packed-panel GEMM for the projections (see gemm.h for why).
+ *
+ * Panel layout: for panel p (output columns [64p, 64p + 64)), element (k, j) is
+ * W[64p + j][k] at packed[(p * in + k) * 64 + j]; columns past `out` are zero.  The
+ * micro-kernel computes a 6-row x 64-column block of Y: 24 AVX-512 accumulators, and for
+ * every k one 256-byte contiguous panel row (4 loads), 6 broadcasts of X and 24 FMAs.  The
+ * accumulators start from the bias, so the bias costs nothing.  Rows past n reuse a valid
+ * X row and are not stored; columns past `out` are masked. */
+#include "gemm.h"
+
+#include <cblas.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "ops.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define HAVE_X86 1
+#else
+#define HAVE_X86 0
+#endif
+
+int gemm_packed_enabled(void) {
+    static int state = -1;
+    if (state < 0) {
+        const char *env = getenv("ADAPLER_GEMM");
+        int avx512 = 0;
+#if HAVE_X86
+        __builtin_cpu_init();
+        avx512 = __builtin_cpu_supports("avx512f");
+#endif
+        state = avx512 && !(env && strcmp(env, "blas") == 0);
+    }
+    return state;
+}
+
+size_t gemm_packed_size(int out, int in) {
+    return (size_t)((out + GEMM_PANEL - 1) / GEMM_PANEL) * (size_t)in * GEMM_PANEL;
+}
+
+void gemm_pack(float *dst, const float *w, int out, int in) {
+    int panels = (out + GEMM_PANEL - 1) / GEMM_PANEL;
+#pragma omp parallel for schedule(static)
+    for (int p = 0; p < panels; p++)
+        for (int k = 0; k < in; k++) {
+            float *row = dst + ((size_t)p * in + k) * GEMM_PANEL;
+            for (int j = 0; j < GEMM_PANEL; j++) {
+                int o = p * GEMM_PANEL + j;
+                row[j] = o < out ? w[(size_t)o * in + k] : 0.0f;
+            }
+        }
+}
+
+#if HAVE_X86
+/* Y[0..rows) x [o0, o0 + width) of one panel.  x[r] point at the 6 input rows (unused rows
+ * point at a valid row).  bias may be NULL. */
+__attribute__((target("avx512f"))) static void kernel_6x64(float *y, int ldy, const float *const x[6],
+                                                          const float *panel, const float *bias, int in,
+                                                          int rows, int width) {
+    __mmask16 m[4];
+    for (int b = 0; b < 4; b++) {
+        int rem = width - 16 * b;
+        m[b] = rem >= 16 ? (__mmask16)0xFFFF : rem <= 0 ? (__mmask16)0 : (__mmask16)((1u << rem) - 1);
+    }
+    __m512 z0 = bias ? _mm512_maskz_loadu_ps(m[0], bias) : _mm512_setzero_ps();
+    __m512 z1 = bias ? _mm512_maskz_loadu_ps(m[1], bias + 16) : _mm512_setzero_ps();
+    __m512 z2 = bias ? _mm512_maskz_loadu_ps(m[2], bias + 32) : _mm512_setzero_ps();
+    __m512 z3 = bias ? _mm512_maskz_loadu_ps(m[3], bias + 48) : _mm512_setzero_ps();
+    __m512 a00 = z0, a01 = z1, a02 = z2, a03 = z3, a10 = z0, a11 = z1, a12 = z2, a13 = z3;
+    __m512 a20 = z0, a21 = z1, a22 = z2, a23 = z3, a30 = z0, a31 = z1, a32 = z2, a33 = z3;
+    __m512 a40 = z0, a41 = z1, a42 = z2, a43 = z3, a50 = z0, a51 = z1, a52 = z2, a53 = z3;
+    const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3], *x4 = x[4], *x5 = x[5];
+    for (int k = 0; k < in; k++) {
+        const float *w = panel + (size_t)k * GEMM_PANEL;
+        __m512 w0 = _mm512_load_ps(w), w1 = _mm512_load_ps(w + 16), w2 = _mm512_load_ps(w + 32),
+               w3 = _mm512_load_ps(w + 48), b;
+#define ROW(i)                                                                                                 \
+    b = _mm512_set1_ps(x##i[k]);                                                                               \
+    a##i##0 = _mm512_fmadd_ps(b, w0, a##i##0);                                                                 \
+    a##i##1 = _mm512_fmadd_ps(b, w1, a##i##1);                                                                 \
+    a##i##2 = _mm512_fmadd_ps(b, w2, a##i##2);                                                                 \
+    a##i##3 = _mm512_fmadd_ps(b, w3, a##i##3);
+        ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)
+#undef ROW
+    }
+#define STORE(i)                                                                                               \
+    if (rows > i) {                                                                                            \
+        float *yr = y + (size_t)i * ldy;                                                                       \
+        _mm512_mask_storeu_ps(yr, m[0], a##i##0);                                                              \
+        _mm512_mask_storeu_ps(yr + 16, m[1], a##i##1);                                                         \
+        _mm512_mask_storeu_ps(yr + 32, m[2], a##i##2);                                                         \
+        _mm512_mask_storeu_ps(yr + 48, m[3], a##i##3);                                                         \
+    }
+    STORE(0) STORE(1) STORE(2) STORE(3) STORE(4) STORE(5)
+#undef STORE
+}
+
+static void gemm_packed_run(float *out, const float *inp, const linear_w *lw, int n, linear_act act) {
+    const int in = lw->in, od = lw->out, panels = (od + GEMM_PANEL - 1) / GEMM_PANEL;
+    /* Parallel over panels when there are enough of them and few rows (each thread streams
+     * its panels once); otherwise over (48-row, panel) tiles, which keeps a tile's rows of X
+     * in cache while both threads stay busy. */
+    const int tile_rows = n <= 256 && panels >= 2 * omp_get_max_threads() ? n : 48;
+    const int tiles = (n + tile_rows - 1) / tile_rows;
+#pragma omp parallel for schedule(static) collapse(2) if ((size_t)n * in * od > 200000)
+    for (int tt = 0; tt < tiles; tt++)
+        for (int p = 0; p < panels; p++) {
+            const float *panel = lw->packed + (size_t)p * in * GEMM_PANEL;
+            const float *bias = lw->b ? lw->b + (size_t)p * GEMM_PANEL : NULL;
+            int width = ADP_MIN(GEMM_PANEL, od - p * GEMM_PANEL);
+            int t_end = ADP_MIN(n, (tt + 1) * tile_rows);
+            for (int t = tt * tile_rows; t < t_end; t += 6) {
+                int rows = ADP_MIN(6, t_end - t);
+                const float *x[6];
+                for (int r = 0; r < 6; r++) x[r] = inp + (size_t)(t + (r < rows ? r : 0)) * in;
+                float *y = out + (size_t)t * od + (size_t)p * GEMM_PANEL;
+                kernel_6x64(y, od, x, panel, bias, in, rows, width);
+                if (act == ACT_GELU)
+                    for (int r = 0; r < rows; r++) gelu_inplace(y + (size_t)r * od, (size_t)width);
+            }
+        }
+}
+#endif
+
+void linear_forward(float *out, const float *inp, const linear_w *lw, int n, linear_act act) {
+    if (n <= 0) return;
+#if HAVE_X86
+    if (lw->packed && gemm_packed_enabled()) {
+        gemm_packed_run(out, inp, lw, n, act);
+        return;
+    }
+#endif
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, lw->out, lw->in, 1.0f, inp, lw->in, lw->w, lw->in, 0.0f,
+                out, lw->out);
+    if (lw->b || act != ACT_NONE) {
+        const int od = lw->out;
+        const float *b = lw->b;
+#pragma omp parallel for schedule(static) if ((size_t)n * od > 65536)
+        for (int t = 0; t < n; t++) {
+            float *o = out + (size_t)t * od;
+            if (b)
+                for (int i = 0; i < od; i++) o[i] += b[i];
+            if (act == ACT_GELU) gelu_inplace(o, (size_t)od);
+        }
+    }
+}

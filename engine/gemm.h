@@ -1,0 +1,42 @@
+/* gemm.h: the token-wise projections Y = X W^T + b with weights packed once at load.
+ *
+ * OpenBLAS re-packs the whole weight matrix on every sgemm call.  At the token counts
+ * pruning produces (a few to a few dozen rows) that packing costs more than the
+ * arithmetic: on BERT-base shapes with 12-24 rows, 40% of the time went to
+ * sgemm_incopy.  Weights never change at inference, so we pack each linear layer once into
+ * 64-column panels and run an AVX-512 kernel straight from them (gemm.c).  Measured on
+ * this machine (2 threads, best of 60): 2-4x OpenBLAS at 12-48 rows, and 1.0-1.1x at 1020
+ * rows, so it is used at every size.  On CPUs without AVX-512, or with ADAPLER_GEMM=blas
+ * in the environment, every projection goes to cblas_sgemm instead. */
+#ifndef ADP_GEMM_H
+#define ADP_GEMM_H
+
+#include <stddef.h>
+
+#define GEMM_PANEL 64 /* output columns per packed panel */
+
+/* A linear layer: weight (out, in) in Hugging Face layout, optional bias (out), and its
+ * packed panels (NULL until gemm_pack). */
+typedef struct {
+    const float *w; /* (out, in) */
+    const float *b; /* (out) or NULL */
+    float *packed;  /* (ceil(out / 64), in, 64), zero-padded; owned */
+    int in, out;
+} linear_w;
+
+/* 1 if the packed kernel runs on this CPU and is not disabled by ADAPLER_GEMM=blas. */
+int gemm_packed_enabled(void);
+/* Floats needed for the packed panels of an (out, in) weight. */
+size_t gemm_packed_size(int out, int in);
+/* Pack w (out, in) into dst (gemm_packed_size floats). */
+void gemm_pack(float *dst, const float *w, int out, int in);
+
+typedef enum { ACT_NONE = 0, ACT_GELU = 1 } linear_act;
+
+/* out (n, lw->out) = act(inp (n, lw->in) @ w^T + b).  Uses the packed panels when present
+ * and enabled (the activation is applied to each 6 x 64 tile while it is in L1), else
+ * cblas_sgemm plus one pass for bias and activation.  Multithreaded over panels (OpenMP)
+ * or by OpenBLAS; call outside parallel regions. */
+void linear_forward(float *out, const float *inp, const linear_w *lw, int n, linear_act act);
+
+#endif

@@ -1,0 +1,204 @@
+"""`make bench`: the C engine against PyTorch on this machine, same shapes, same weights,
+same threads, measured in one run.
+
+PyTorch side: an eager float32 BERT written like Hugging Face's BertModel (nn.Linear for
+Q, K, V, O and the FFN, softmax attention, erf GELU, post-LN), under torch.inference_mode,
+torch.set_num_threads(T).  Both sides use the same OpenBLAS (Debian's python3-torch calls
+the system libblas, i.e. OpenBLAS) with the same OPENBLAS_CORETYPE; the C binary sets it
+itself on CPUs OpenBLAS 0.3.21 does not recognise, so this script sets it for PyTorch the
+same way.  Timings are medians over repeats of at least --min-time seconds, after warm-up.
+
+Run with /usr/bin/python3 (Debian's interpreter with python3-torch)."""
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def coretype():
+    """The OPENBLAS_CORETYPE the C binary would pick (same rule as adp_blas_fix_coretype)."""
+    if os.environ.get("OPENBLAS_CORETYPE"):
+        return os.environ["OPENBLAS_CORETYPE"]
+    flags = open("/proc/cpuinfo").read().split("flags")[1].split("\n")[0].split()
+    if all(f in flags for f in ("avx512f", "avx512bw", "avx512vl", "avx512dq")):
+        return "SkylakeX"
+    if "avx2" in flags and "fma" in flags:
+        return "Haswell"
+    return ""
+
+
+def torch_worker(args):
+    """Runs in a child process (so OPENBLAS_CORETYPE is set before torch loads)."""
+    import torch
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    L, H, A, I = args.layers, args.hidden, args.heads, args.inter
+    dh = H // A
+
+    class Layer(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.q, self.k, self.v = torch.nn.Linear(H, H), torch.nn.Linear(H, H), torch.nn.Linear(H, H)
+            self.o, self.ln1 = torch.nn.Linear(H, H), torch.nn.LayerNorm(H, eps=1e-12)
+            self.i, self.out, self.ln2 = torch.nn.Linear(H, I), torch.nn.Linear(I, H), torch.nn.LayerNorm(H, eps=1e-12)
+
+        def forward(self, x, mask):
+            B, N, _ = x.shape
+            def heads(t):
+                return t.view(B, N, A, dh).permute(0, 2, 1, 3)
+            q, k, v = heads(self.q(x)), heads(self.k(x)), heads(self.v(x))
+            s = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(dh)
+            if mask is not None:
+                s = s + mask
+            p = torch.softmax(s, dim=-1)
+            c = torch.matmul(p, v).permute(0, 2, 1, 3).reshape(B, N, H)
+            x = self.ln1(self.o(c) + x)
+            return self.ln2(self.out(torch.nn.functional.gelu(self.i(x))) + x)
+
+    class Bert(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.word, self.pos, self.typ = torch.nn.Embedding(1000, H), torch.nn.Embedding(512, H), torch.nn.Embedding(2, H)
+            self.ln = torch.nn.LayerNorm(H, eps=1e-12)
+            self.layers = torch.nn.ModuleList([Layer() for _ in range(L)])
+            self.pool, self.cls = torch.nn.Linear(H, H), torch.nn.Linear(H, 2)
+
+        def forward(self, ids, mask=None):
+            N = ids.shape[1]
+            x = self.ln(self.word(ids) + self.typ(torch.zeros_like(ids)) + self.pos(torch.arange(N)[None, :]))
+            for layer in self.layers:
+                x = layer(x, mask)
+            return self.cls(torch.tanh(self.pool(x[:, 0])))
+
+    model = Bert().eval()
+    out = []
+    with torch.inference_mode():
+        for B, N in args.shapes:
+            ids = torch.randint(5, 1000, (B, N))
+            for _ in range(2):
+                model(ids)
+            times, t0 = [], time.perf_counter()
+            while len(times) < 5 or time.perf_counter() - t0 < args.min_time:
+                t = time.perf_counter()
+                model(ids)
+                times.append(time.perf_counter() - t)
+            times.sort()
+            out.append({"batch": B, "seq": N, "ms_median": 1e3 * times[len(times) // 2]})
+        if args.padded_lengths:  # batches padded to their longest sequence, as usual in PyTorch
+            batches = json.load(open(args.padded_lengths))
+            tensors = []
+            for lens in batches:
+                n = max(lens)
+                ids = torch.randint(5, 1000, (len(lens), n))
+                mask = torch.zeros(len(lens), 1, 1, n)
+                for i, l in enumerate(lens):
+                    mask[i, 0, 0, l:] = -10000.0
+                tensors.append((ids, mask))
+            for ids, mask in tensors[:2]:
+                model(ids, mask)
+            reps = []
+            t0 = time.perf_counter()
+            while len(reps) < 3 or time.perf_counter() - t0 < args.min_time:
+                t = time.perf_counter()
+                for ids, mask in tensors:
+                    model(ids, mask)
+                reps.append(time.perf_counter() - t)
+            reps.sort()
+            out.append({"padded_total_ms": 1e3 * reps[len(reps) // 2]})
+    print(json.dumps(out))
+
+
+def torch_times(shape_args, shapes, threads, min_time, padded=None):
+    env = dict(os.environ)
+    ct = coretype()
+    if ct:
+        env["OPENBLAS_CORETYPE"] = ct
+    cmd = [sys.executable, os.path.abspath(__file__), "--torch-worker", "--threads", str(threads),
+           "--min-time", str(min_time), "--shapes", ";".join(f"{b}x{n}" for b, n in shapes)] + shape_args
+    if padded:
+        cmd += ["--padded-lengths", padded]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit("bench: PyTorch worker failed:\n" + r.stderr)
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def c_bench(adapler, dims, B, N, threads, min_time, schedule=None):
+    cmd = [adapler, "bench", "--layers", str(dims[0]), "--hidden", str(dims[1]), "--heads", str(dims[2]),
+           "--inter", str(dims[3]), "--batch", str(B), "--seq", str(N), "--threads", str(threads),
+           "--min-time", str(min_time), "--json"]
+    if schedule:
+        cmd += ["--schedule", schedule]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit("bench: adapler bench failed:\n" + r.stderr)
+    return json.loads(r.stdout)
+
+
+def flops_dense(dims, n):
+    L, H, A, I = dims
+    return L * (8 * n * H * H + 4 * n * n * H + 4 * n * H * I) + 2 * H * H + 4 * H
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--adapler", default=os.path.join(HERE, "..", "bin", "adapler"))
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--min-time", type=float, default=2.0)
+    ap.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--shapes", help=argparse.SUPPRESS)
+    ap.add_argument("--layers", type=int)
+    ap.add_argument("--hidden", type=int)
+    ap.add_argument("--heads", type=int)
+    ap.add_argument("--inter", type=int)
+    ap.add_argument("--padded-lengths", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.torch_worker:
+        args.shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes.split(";") if s]
+        torch_worker(args)
+        return
+
+    base, small = (12, 768, 12, 3072), (6, 256, 4, 1024)
+    T, mt = args.threads, args.min_time
+    print(f"AdapLeR-C benchmark: {T} threads, OPENBLAS_CORETYPE={coretype() or '(auto)'}, min {mt}s per timing")
+    print()
+    print("Dense forward, C engine vs PyTorch (same shapes, same threads)")
+    hdr = f"{'shape':<22}{'batch x seq':>12}{'C tok/s':>11}{'C GFLOP/s':>11}{'torch tok/s':>13}{'torch GFLOP/s':>15}{'ratio':>8}{'target':>8}"
+    print(hdr)
+    rows = [(base, "BERT-base L12 H768", [(1, 128, None), (8, 128, 1.0), (8, 512, None)]),
+            (small, "small L6 H256", [(32, 128, 1.1), (8, 512, 1.5), (1, 24, 1.2)])]
+    summary = []
+    for dims, name, shapes in rows:
+        dim_args = ["--layers", str(dims[0]), "--hidden", str(dims[1]), "--heads", str(dims[2]), "--inter", str(dims[3])]
+        tt = torch_times(dim_args, [(b, n) for b, n, _ in shapes], T, mt)
+        for (B, N, target), tr in zip(shapes, tt):
+            c = c_bench(args.adapler, dims, B, N, T, mt)
+            ttok = B * N / (tr["ms_median"] / 1e3)
+            tgf = B * flops_dense(dims, N) / (tr["ms_median"] / 1e3) / 1e9
+            ratio = c["tokens_per_s"] / ttok
+            ok = "" if target is None else ("ok" if ratio >= target else "MISSED")
+            print(f"{name:<22}{f'{B} x {N}':>12}{c['tokens_per_s']:>11.0f}{c['gflops_per_s']:>11.1f}{ttok:>13.0f}"
+                  f"{tgf:>15.1f}{ratio:>7.2f}x{(f'{target}x ' + ok) if target else '':>10}")
+            summary.append({"shape": name, "batch": B, "seq": N, "c_tokens_per_s": c["tokens_per_s"],
+                            "c_gflops_per_s": c["gflops_per_s"], "torch_tokens_per_s": ttok, "ratio": ratio})
+    print()
+    print("Pruned path (BERT-base, 'schedule' control keeping half the remaining tokens before layers 4 and 8)")
+    print(f"{'batch x seq':>12}{'dense ms':>10}{'pruned ms':>11}{'wall speedup':>14}{'FLOPs speedup':>15}{'wall/FLOPs':>12}{'target':>8}")
+    for B, N in [(1, 128), (32, 128)]:
+        c = c_bench(args.adapler, base, B, N, T, mt, schedule="4:0.5,8:0.5")
+        r = c["wall_speedup"] / c["flops_speedup"]
+        print(f"{f'{B} x {N}':>12}{c['ms_median']:>10.2f}{c['pruned_ms_median']:>11.2f}{c['wall_speedup']:>13.3f}x"
+              f"{c['flops_speedup']:>14.3f}x{r:>12.3f}{'0.9 ' + ('ok' if r >= 0.9 else 'MISSED'):>10}")
+    blas = c_bench(args.adapler, small, 1, 8, T, 0.1)["blas"]
+    print()
+    print("BLAS:", blas)
+
+
+if __name__ == "__main__":
+    main()
