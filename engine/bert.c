@@ -122,7 +122,7 @@ int bert_forward(bert_ctx *c, const bert_model *m, const bert_batch *b, const be
     static const bert_run_opts no_opts = {0};
     const bert_run_opts *o = opts ? opts : &no_opts;
     const bert_config *cfg = &m->cfg;
-    const int H = cfg->hidden, I = cfg->inter, L = cfg->layers, C = cfg->num_labels, n_seq = b->n_seq;
+    const int H = cfg->hidden, L = cfg->layers, C = cfg->num_labels, n_seq = b->n_seq;
     int max_len = 0;
     if (validate_batch(m, b, &max_len) != ADP_OK) return ADP_ERR;
     if (L > 127) return adp_seterr("%d layers: at most 127 supported", L);
