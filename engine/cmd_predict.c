@@ -6,20 +6,25 @@
 #include "bert.h"
 #include "cli.h"
 #include "common.h"
+#include "wordpiece.h"
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: adapler predict --model DIR [--batch N] [--threads N]\n\n"
+            "usage: adapler predict --model DIR [--batch N] [--threads N] [--max-len N] [--no-lower]\n\n"
             "Run a sequence classifier (Hugging Face layout: config.json, model.safetensors) on\n"
-            "JSONL read from stdin, one object per line:\n"
+            "JSONL read from stdin, one object per line, either token ids\n"
             "  {\"input_ids\": [2, 1037, ...], \"token_type_ids\": [0, 0, ...]}   (token_type_ids optional)\n"
+            "or text, WordPiece-encoded with the model's vocab.txt ([CLS] text [SEP] text_pair [SEP])\n"
+            "  {\"text\": \"...\", \"text_pair\": \"...\"}                          (text_pair optional)\n"
             "and write one JSON line per input, in the same order:\n"
             "  {\"logits\": [...], \"label\": k, \"layer_tokens\": [n_0, ..., n_L-1], \"flops\": F}\n"
             "layer_tokens[l] is the number of tokens entering layer l; flops the exact count of\n"
             "the forward pass (see engine/flops.c).  The whole input is validated before anything\n"
             "is written: a bad line is a one-line error naming it and nothing goes to stdout.\n\n"
             "  --batch N     sequences per packed batch (default 32)\n"
-            "  --threads N   OpenMP/OpenBLAS threads (default: all cores)\n");
+            "  --threads N   OpenMP/OpenBLAS threads (default: all cores)\n"
+            "  --max-len N   truncate text input to N pieces (default: the model's positions)\n"
+            "  --no-lower    keep case (for cased vocabularies; ours are uncased)\n");
 }
 
 typedef struct {
@@ -46,7 +51,33 @@ static int int_array(const cJSON *a, const char *key, long line, int32_t **buf, 
     return ADP_OK;
 }
 
-static int read_inputs(FILE *in, const bert_config *c, inputs *x) {
+/* Text input: the tokenizer, loaded on first use. */
+typedef struct {
+    const char *vocab_path;
+    int lower;
+    size_t max_len;
+    wordpiece wp;
+    int loaded;
+    wp_encoding enc;
+} text_in;
+
+static int encode_text(text_in *ti, const cJSON *text, const cJSON *pair, long line) {
+    if (!cJSON_IsString(text)) return adp_seterr("stdin:%ld: \"text\" must be a string", line);
+    if (pair && !cJSON_IsString(pair)) return adp_seterr("stdin:%ld: \"text_pair\" must be a string", line);
+    if (!ti->loaded) {
+        if (!ti->vocab_path) return adp_seterr("stdin:%ld: text input, but the model directory has no vocab.txt", line);
+        if (wordpiece_load(&ti->wp, ti->vocab_path, ti->lower) != ADP_OK) return ADP_ERR;
+        ti->loaded = 1;
+    }
+    const char *p = pair ? pair->valuestring : NULL;
+    if (wordpiece_encode(&ti->wp, &ti->enc, text->valuestring, strlen(text->valuestring), p, p ? strlen(p) : 0,
+                         ti->max_len) != ADP_OK)
+        return adp_preferr("stdin:%ld: ", line);
+    if (ti->enc.n_words_a == 0) return adp_seterr("stdin:%ld: \"text\" is empty (no words)", line);
+    return ADP_OK;
+}
+
+static int read_inputs(FILE *in, const bert_config *c, inputs *x, text_in *ti) {
     char *line = NULL;
     size_t cap = 0, types_cap = 0;
     long lineno = 0;
@@ -64,12 +95,19 @@ static int read_inputs(FILE *in, const bert_config *c, inputs *x) {
         const cJSON *types = cJSON_GetObjectItemCaseSensitive(j, "token_type_ids");
         int n = 0, nt = 0;
         size_t ids_cap = x->tok_cap;
-        if (!ids) {
-            rc = cJSON_GetObjectItemCaseSensitive(j, "text")
-                     ? adp_seterr("stdin:%ld: text input needs the tokenizer; give \"input_ids\"", lineno)
-                     : adp_seterr("stdin:%ld: missing \"input_ids\"", lineno);
+        const cJSON *text = cJSON_GetObjectItemCaseSensitive(j, "text");
+        if (!ids && !text) rc = adp_seterr("stdin:%ld: missing \"input_ids\" (or \"text\")", lineno);
+        if (!rc && ids) rc = int_array(ids, "input_ids", lineno, &x->ids, x->tok, &ids_cap, &n);
+        if (!rc && !ids) {
+            rc = encode_text(ti, text, cJSON_GetObjectItemCaseSensitive(j, "text_pair"), lineno);
+            if (!rc) {
+                n = (int)ti->enc.n;
+                while (x->tok + (size_t)n > ids_cap) ids_cap = ids_cap ? 2 * ids_cap : 4096;
+                if (ids_cap != x->tok_cap) x->ids = reallocCheck(x->ids, sizeof(int32_t) * ids_cap);
+                memcpy(x->ids + x->tok, ti->enc.ids, sizeof(int32_t) * (size_t)n);
+                types = NULL;
+            }
         }
-        if (!rc) rc = int_array(ids, "input_ids", lineno, &x->ids, x->tok, &ids_cap, &n);
         if (!rc && n == 0) rc = adp_seterr("stdin:%ld: \"input_ids\" is empty", lineno);
         if (!rc && n > c->max_pos)
             rc = adp_seterr("stdin:%ld: %d tokens, more than the model's %d positions", lineno, n, c->max_pos);
@@ -78,7 +116,11 @@ static int read_inputs(FILE *in, const bert_config *c, inputs *x) {
                 rc = adp_seterr("stdin:%ld: input_ids[%d] = %d outside the vocabulary [0, %d)", lineno, i,
                                 x->ids[x->tok + i], c->vocab_size);
         size_t tcap = types_cap;
-        if (!rc && types) {
+        if (!rc && !ids) {
+            while (x->tok + (size_t)n > tcap) tcap = tcap ? 2 * tcap : 4096;
+            if (tcap != types_cap) x->types = reallocCheck(x->types, sizeof(int32_t) * tcap);
+            memcpy(x->types + x->tok, ti->enc.type_ids, sizeof(int32_t) * (size_t)n);
+        } else if (!rc && types) {
             rc = int_array(types, "token_type_ids", lineno, &x->types, x->tok, &tcap, &nt);
             if (!rc && nt != n)
                 rc = adp_seterr("stdin:%ld: %d token_type_ids for %d input_ids", lineno, nt, n);
@@ -109,9 +151,11 @@ static int read_inputs(FILE *in, const bert_config *c, inputs *x) {
 
 int cmd_predict(int argc, char **argv) {
     const char *model_dir = NULL;
-    long batch = 32, threads = 0;
-    static const struct option opts[] = {{"model", 1, 0, 'm'}, {"batch", 1, 0, 'b'}, {"threads", 1, 0, 't'},
-                                         {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
+    long batch = 32, threads = 0, max_len = 0;
+    int lower = 1;
+    static const struct option opts[] = {{"model", 1, 0, 'm'},   {"batch", 1, 0, 'b'},    {"threads", 1, 0, 't'},
+                                         {"max-len", 1, 0, 'L'}, {"no-lower", 0, 0, 'u'}, {"help", 0, 0, 'h'},
+                                         {0, 0, 0, 0}};
     int ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -119,6 +163,8 @@ int cmd_predict(int argc, char **argv) {
         case 'm': model_dir = optarg; break;
         case 'b': if (!cli_parse_int("predict", "--batch", optarg, 1, 1000000, &batch)) return 2; break;
         case 't': if (!cli_parse_int("predict", "--threads", optarg, 0, 1024, &threads)) return 2; break;
+        case 'L': if (!cli_parse_int("predict", "--max-len", optarg, 3, 1000000, &max_len)) return 2; break;
+        case 'u': lower = 0; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -135,7 +181,12 @@ int cmd_predict(int argc, char **argv) {
         return 1;
     }
     inputs x = {0};
-    if (read_inputs(stdin, &m.cfg, &x) != ADP_OK) {
+    text_in ti = {.vocab_path = m.vocab_path, .lower = lower,
+                  .max_len = (size_t)(max_len ? ADP_MIN(max_len, m.cfg.max_pos) : m.cfg.max_pos)};
+    int read_rc = read_inputs(stdin, &m.cfg, &x, &ti);
+    if (ti.loaded) wordpiece_free(&ti.wp);
+    wp_encoding_free(&ti.enc);
+    if (read_rc != ADP_OK) {
         fprintf(stderr, "predict: %s\n", adp_errmsg());
         free(x.ids), free(x.types), free(x.len);
         bert_model_free(&m);

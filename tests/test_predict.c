@@ -124,3 +124,33 @@ TEST(predict_rejects_bad_input) {
     CHECK(test_sh("%s predict --model %s/nothing < /dev/null", bin(), dir) == 1);
     CHECK(strstr(test_sh_output(), "nothing/config.json") != NULL);
 }
+
+TEST(predict_text_input_equals_ids) {
+    /* ref_bert.py's vocab.txt maps "w<i>" to id 5 + i; text is uncased, so W7 = w7. */
+    const char *dir = test_tmpdir();
+    REQUIRE(test_python("ref_bert.py", "make --out %s/m --layers 1 --hidden 32 --heads 2 --inter 64", dir) == 0);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/in.jsonl", dir);
+    FILE *f = fopen(path, "w");
+    REQUIRE(f);
+    fprintf(f, "{\"text\": \"w5 W6  w7\", \"text_pair\": \"w8\"}\n");
+    fprintf(f, "{\"input_ids\": [2, 10, 11, 12, 3, 13, 3], \"token_type_ids\": [0, 0, 0, 0, 0, 1, 1]}\n");
+    fprintf(f, "{\"text\": \"w5 zzz\"}\n{\"input_ids\": [2, 10, 1, 3]}\n");
+    fclose(f);
+    REQUIRE(test_sh("%s predict --model %s/m < %s 2>/dev/null", bin(), dir, path) == 0);
+    char *out = strdupCheck(test_sh_output()), *save = NULL;
+    char *l1 = strtok_r(out, "\n", &save), *l2 = strtok_r(NULL, "\n", &save);
+    char *l3 = strtok_r(NULL, "\n", &save), *l4 = strtok_r(NULL, "\n", &save);
+    REQUIRE(l1 && l2 && l3 && l4);
+    CHECK_STR(l1, l2);
+    CHECK_STR(l3, l4); /* an unknown word is [UNK] (id 1) */
+    free(out);
+    snprintf(path, sizeof path, "%s/bad.jsonl", dir);
+    f = fopen(path, "w");
+    fprintf(f, "{\"text\": \"w5\"}\n{\"text\": \"ok \\u00e9 \xff\"}\n");
+    fclose(f);
+    CHECK(test_sh("%s predict --model %s/m < %s", bin(), dir, path) == 1);
+    CHECK(strstr(test_sh_output(), "stdin:2: text: invalid UTF-8") != NULL);
+    CHECK(test_sh("echo '{\"text\": \"  \"}' | %s predict --model %s/m", bin(), dir) == 1);
+    CHECK(strstr(test_sh_output(), "stdin:1: \"text\" is empty") != NULL);
+}
