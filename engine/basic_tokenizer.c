@@ -67,10 +67,11 @@ int basic_is_punct(int32_t cp) {
     }
 }
 
-/* Unicode Case_Ignorable: Word_Break MidLetter/MidNumLet/Single_Quote, or Mn Me Cf Lm Sk. */
+/* Unicode Case_Ignorable: Word_Break MidLetter/MidNumLet/Single_Quote, or Mn Me Cf Lm Sk
+ * (in ASCII: apostrophe, period, colon, and the Sk characters ^ and `). */
 static int is_case_ignorable(int32_t c) {
     switch (c) {
-    case 0x27: case 0x2E: case 0x3A: case 0xB7: case 0x387: case 0x55F: case 0x5F4:
+    case 0x27: case 0x2E: case 0x3A: case 0x5E: case 0x60: case 0xB7: case 0x387: case 0x55F: case 0x5F4:
     case 0x2018: case 0x2019: case 0x2024: case 0x2027: case 0xFE13: case 0xFE52: case 0xFE55:
     case 0xFF07: case 0xFF0E: case 0xFF1A:
         return 1;

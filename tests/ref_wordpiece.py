@@ -12,8 +12,16 @@ compared with a tokenization of the whole text on every line.
       FILE lines hold "text", optional "text_pair", and the C output to check:
       "input_ids", optional "token_type_ids", "word_ids" (null for specials), "tokens".
       Exit 0 when every line matches; prints the first mismatches otherwise.
+      With --input IN.jsonl the texts come from IN (line by line) and FILE only holds the
+      C output (as written by `adapler tokenize`).
   ref_wordpiece.py --vocab V [--no-lower] [--max-len N] --encode IN.jsonl --out OUT.jsonl
       Writes the reference encoding of each input line.
+  ref_wordpiece.py --unicode-sweep OUT.jsonl
+      Writes one {"text"} line per code point assigned in this Python's Unicode version
+      (surrogates excluded), the character alone, between letters, and next to a capital
+      sigma (lower-casing context).
+  ref_wordpiece.py --basic-check FILE.jsonl
+      FILE lines hold "text" and the C BasicTokenizer's "lower" and "cased" token lists.
 """
 import argparse
 import functools
@@ -239,13 +247,40 @@ def read_jsonl(path):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--vocab", required=True)
+    ap.add_argument("--vocab")
+    ap.add_argument("--unicode-sweep")
+    ap.add_argument("--basic-check")
     ap.add_argument("--no-lower", action="store_true")
     ap.add_argument("--max-len", type=int, default=0)
     ap.add_argument("--check")
+    ap.add_argument("--input")
     ap.add_argument("--encode")
     ap.add_argument("--out")
     args = ap.parse_args()
+    if args.unicode_sweep:
+        with open(args.unicode_sweep, "w", encoding="utf-8") as out:
+            for cp in range(0x110000):
+                c = chr(cp)
+                if 0xD800 <= cp <= 0xDFFF or unicodedata.category(c) == "Cn":
+                    continue
+                text = "%s x%sy AΣ%sa aΣ%s %sΣ" % (c, c, c, c, c)
+                out.write(json.dumps({"cp": cp, "text": text}, ensure_ascii=False) + "\n")
+        return 0
+    if args.basic_check:
+        lower, cased = BasicTokenizer(True), BasicTokenizer(False)
+        bad = n = 0
+        for lineno, row in read_jsonl(args.basic_check):
+            n += 1
+            want = {"lower": lower.tokenize(row["text"]), "cased": cased.tokenize(row["text"])}
+            for key in ("lower", "cased"):
+                if row[key] != want[key]:
+                    bad += 1
+                    if bad <= 10:
+                        print("%s:%d: U+%04X %s: C %r, reference %r" % (args.basic_check, lineno, row.get("cp", -1), key,
+                                                                      row[key], want[key]))
+                    break
+        print("checked %d lines: %d mismatches" % (n, bad))
+        return 1 if bad or n == 0 else 0
     tk = FullTokenizer(args.vocab, not args.no_lower)
     if args.encode:
         with open(args.out, "w", encoding="utf-8") as out:
@@ -254,7 +289,16 @@ def main():
                 out.write(json.dumps(enc, ensure_ascii=False) + "\n")
         return 0
     bad = lines = pieces = 0
-    for lineno, row in read_jsonl(args.check):
+    rows = read_jsonl(args.check)
+    if args.input:
+        inputs = list(read_jsonl(args.input))
+        outputs = list(rows)
+        if len(inputs) != len(outputs):
+            print("%s has %d lines, %s %d" % (args.input, len(inputs), args.check, len(outputs)))
+            return 1
+        rows = [(ln, dict(out, text=inp["text"], text_pair=inp.get("text_pair")))
+                for (ln, inp), (_, out) in zip(inputs, outputs)]
+    for lineno, row in rows:
         want = tk.encode(row["text"], row.get("text_pair"), args.max_len)
         lines += 1
         pieces += len(want["input_ids"])
