@@ -59,6 +59,11 @@ test: $(BINDIR)/adapler $(BINDIR)/tests
 test-asan:
 	$(MAKE) SAN=1 test
 
+# `make data`: link ../shared/data/NAME into data/ when present, else download from the
+# sources named in each PROVENANCE.md; sha256 against experiments/data.sha256 either way.
+data:
+	sh experiments/fetch_data.sh
+
 bench: $(BINDIR)/adapler
 	/usr/bin/python3 tests/bench.py --adapler $(abspath $(BINDIR)/adapler)
 
