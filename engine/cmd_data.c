@@ -56,7 +56,8 @@ static int do_stats(const dataset_opts *o, const char *vocab, int lower) {
         fprintf(stderr, "data stats: %s\n", adp_errmsg());
         return 1;
     }
-    printf("dataset %s (data from %s)", o->name, strncmp(o->name, "tsv:", 4) ? dataset_data_root(o) : o->name + 4);
+    if (!strcmp(o->name, "planted")) printf("dataset planted (generated, no files)");
+    else printf("dataset %s (data from %s)", o->name, strncmp(o->name, "tsv:", 4) ? dataset_data_root(o) : o->name + 4);
     if (vocab) printf(", vocabulary %s (%zu pieces, %s)", vocab, wp.n, lower ? "uncased" : "cased");
     printf("\n%-6s %9s  %-52s %-23s", "split", "examples", "labels", "words p50/p90/p99/max");
     if (vocab) printf(" %-24s %6s", "pieces p50/p90/p99/max", ">512");
