@@ -22,21 +22,38 @@ static void usage(FILE *f) {
             "                      and FLOPs speedups\n"
             "  --point             where the schedule prunes: at the layer input (default) or\n"
             "                      after the attention block\n"
+            "  --keep-all          also time a strategy that acts at both points of every layer,\n"
+            "                      asks for the attention probabilities and keeps every token:\n"
+            "                      what the pruning interface itself costs (keep_all_overhead)\n"
+            "  --lengths FILE      instead of B x N, run every sequence whose length is listed in\n"
+            "                      FILE (whitespace-separated), in order, in packed batches of B\n"
+            "                      (a real length distribution: no padding is ever computed)\n"
             "  --json              one JSON object: tokens_per_s, gflops_per_s, ms_median, ...\n");
 }
 
-/* Median seconds per forward of the batch, over repeats filling min_time. */
-static int time_forward(bert_ctx *ctx, const bert_model *m, const bert_batch *b, const bert_run_opts *o,
-                        double min_time, double *median, double *flops_total) {
-    const bert_result *r;
-    for (int i = 0; i < 2; i++)
-        if (bert_forward(ctx, m, b, o, &r) != ADP_OK) return ADP_ERR;
+/* One pass over all batches; adds the FLOPs of the pass to *flops when not NULL. */
+static int run_batches(bert_ctx *ctx, const bert_model *m, const bert_batch *b, int n_batches, const bert_run_opts *o,
+                       double *flops) {
+    for (int k = 0; k < n_batches; k++) {
+        const bert_result *r;
+        if (bert_forward(ctx, m, &b[k], o, &r) != ADP_OK) return ADP_ERR;
+        for (int s = 0; flops && s < b[k].n_seq; s++) *flops += r->flops[s];
+    }
+    return ADP_OK;
+}
+
+/* Median seconds per pass over the batches, over repeats filling min_time. */
+static int time_forward(bert_ctx *ctx, const bert_model *m, const bert_batch *b, int n_batches,
+                        const bert_run_opts *o, double min_time, double *median, double *flops_total) {
+    *flops_total = 0;
+    if (run_batches(ctx, m, b, n_batches, o, flops_total) != ADP_OK) return ADP_ERR;
+    if (run_batches(ctx, m, b, n_batches, o, NULL) != ADP_OK) return ADP_ERR;
     double times[4096];
     int n = 0;
     double t_start = adp_now();
     while (n < 4096 && (n < 5 || adp_now() - t_start < min_time)) {
         double t0 = adp_now();
-        if (bert_forward(ctx, m, b, o, &r) != ADP_OK) return ADP_ERR;
+        if (run_batches(ctx, m, b, n_batches, o, NULL) != ADP_OK) return ADP_ERR;
         times[n++] = adp_now() - t0;
     }
     for (int i = 1; i < n; i++)
@@ -45,17 +62,44 @@ static int time_forward(bert_ctx *ctx, const bert_model *m, const bert_batch *b,
             times[j] = times[j - 1], times[j - 1] = t;
         }
     *median = times[n / 2];
-    *flops_total = 0;
-    for (int s = 0; s < b->n_seq; s++) *flops_total += r->flops[s];
+    return ADP_OK;
+}
+
+/* Read whitespace-separated lengths. */
+static int read_lengths(const char *path, int **out, int *n, long max_len) {
+    char *text = NULL;
+    if (adp_read_file(path, &text, NULL) != ADP_OK) return ADP_ERR;
+    int cap = 1024, k = 0;
+    int *v = mallocCheck(sizeof(int) * (size_t)cap);
+    char *p = text, *end;
+    for (;;) {
+        while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r') p++;
+        if (!*p) break;
+        long x = strtol(p, &end, 10);
+        if (end == p || x < 1 || x > max_len) {
+            free(v), free(text);
+            return adp_seterr("%s: entry %d is not a length in [1, %ld]", path, k + 1, max_len);
+        }
+        if (k == cap) v = reallocCheck(v, sizeof(int) * (size_t)(cap *= 2));
+        v[k++] = (int)x;
+        p = end;
+    }
+    free(text);
+    if (!k) {
+        free(v);
+        return adp_seterr("%s: no lengths", path);
+    }
+    *out = v, *n = k;
     return ADP_OK;
 }
 
 int cmd_bench(int argc, char **argv) {
     long L = 12, H = 768, A = 12, I = 3072, B = 8, N = 128, threads = 0;
     double min_time = 2.0;
-    int json = 0, point = PRUNE_AT_INPUT;
-    const char *schedule = NULL;
+    int json = 0, point = PRUNE_AT_INPUT, keep_all = 0;
+    const char *schedule = NULL, *lengths_path = NULL;
     static const struct option opts[] = {
+        {"lengths", 1, 0, 'l'}, {"keep-all", 0, 0, 'k'},
         {"layers", 1, 0, 'L'}, {"hidden", 1, 0, 'H'}, {"heads", 1, 0, 'A'}, {"inter", 1, 0, 'I'},
         {"batch", 1, 0, 'B'},  {"seq", 1, 0, 'N'},    {"threads", 1, 0, 't'}, {"min-time", 1, 0, 'm'},
         {"schedule", 1, 0, 's'}, {"point", 1, 0, 'p'}, {"json", 0, 0, 'j'},  {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
@@ -73,6 +117,8 @@ int cmd_bench(int argc, char **argv) {
         case 't': if (!cli_parse_int(c, "--threads", optarg, 0, 1024, &threads)) return 2; break;
         case 'm': if (!cli_parse_double(c, "--min-time", optarg, 0, 3600, &min_time)) return 2; break;
         case 's': schedule = optarg; break;
+        case 'l': lengths_path = optarg; break;
+        case 'k': keep_all = 1; break;
         case 'p':
             if (!strcmp(optarg, "input")) point = PRUNE_AT_INPUT;
             else if (!strcmp(optarg, "attention")) point = PRUNE_AFTER_ATTENTION;
@@ -116,55 +162,96 @@ int cmd_bench(int argc, char **argv) {
         free(spec);
     }
 
+    /* the sequences: B x N, or the listed lengths in batches of B */
+    int *lens = NULL, n_seqs = 0;
+    if (lengths_path) {
+        if (read_lengths(lengths_path, &lens, &n_seqs, 512) != ADP_OK) {
+            fprintf(stderr, "bench: %s\n", adp_errmsg());
+            free(frac);
+            return 1;
+        }
+    } else {
+        n_seqs = (int)B;
+        lens = mallocCheck(sizeof(int) * (size_t)n_seqs);
+        for (int s = 0; s < n_seqs; s++) lens[s] = (int)N;
+    }
+    long T = 0;
+    for (int s = 0; s < n_seqs; s++) T += lens[s];
+    int n_batches = (int)((n_seqs + B - 1) / B);
+    int32_t *ids = mallocCheck(sizeof(int32_t) * (size_t)T);
+    int *off = mallocCheck(sizeof(int) * (size_t)(n_seqs + n_batches));
+    bert_batch *batches = mallocCheck(sizeof(bert_batch) * (size_t)n_batches);
+    adp_rng rng;
+    rng_seed(&rng, 99);
+    long at = 0;
+    for (int k = 0, s = 0; k < n_batches; k++) {
+        int first = s, *o = off + first + k;
+        o[0] = 0;
+        for (int i = 0; i < B && s < n_seqs; i++, s++) {
+            o[i + 1] = o[i] + lens[s];
+            for (int t = 0; t < lens[s]; t++) ids[at + o[i] + t] = t == 0 ? 2 : (int32_t)(5 + rng_below(&rng, 995));
+        }
+        batches[k] = (bert_batch){.n_seq = s - first, .ids = ids + at, .types = NULL, .off = o};
+        at += o[s - first];
+    }
     bert_config cfg;
     bert_config_init(&cfg, 1000, (int)H, (int)L, (int)A, (int)I, ADP_MAX(512, (int)N), 2);
     bert_model m;
     bert_model_alloc(&m, &cfg);
     bert_model_init_random(&m, 1234);
-    int T = (int)(B * N);
-    int32_t *ids = mallocCheck(sizeof(int32_t) * (size_t)T);
-    int *off = mallocCheck(sizeof(int) * (size_t)(B + 1));
-    adp_rng rng;
-    rng_seed(&rng, 99);
-    for (int s = 0; s <= B; s++) off[s] = s * (int)N;
-    for (int t = 0; t < T; t++) ids[t] = t % N == 0 ? 2 : (int32_t)(5 + rng_below(&rng, 995));
-    bert_batch batch = {.n_seq = (int)B, .ids = ids, .types = NULL, .off = off};
     bert_ctx ctx;
     bert_ctx_init(&ctx);
     int rc = 0;
     double dense_t, dense_f, pr_t = 0, pr_f = 0;
-    if (time_forward(&ctx, &m, &batch, NULL, min_time, &dense_t, &dense_f) != ADP_OK) rc = 1;
+    if (time_forward(&ctx, &m, batches, n_batches, NULL, min_time, &dense_t, &dense_f) != ADP_OK) rc = 1;
     prune_strategy ps;
     int have_ps = 0;
     if (!rc && schedule) {
         if (prune_schedule_create(&ps, (int)L, frac, (prune_point)point) != ADP_OK) rc = 1;
         else have_ps = 1;
         bert_run_opts o = {.prune = &ps};
-        if (!rc && time_forward(&ctx, &m, &batch, &o, min_time, &pr_t, &pr_f) != ADP_OK) rc = 1;
+        if (!rc && time_forward(&ctx, &m, batches, n_batches, &o, min_time, &pr_t, &pr_f) != ADP_OK) rc = 1;
+    }
+    double ka_t = 0, ka_f = 0;
+    if (!rc && keep_all) {
+        prune_strategy ka;
+        prune_keepall_create(&ka, 1);
+        bert_run_opts o = {.prune = &ka};
+        if (time_forward(&ctx, &m, batches, n_batches, &o, min_time, &ka_t, &ka_f) != ADP_OK) rc = 1;
+        /* re-time dense right after, so both see the same machine state */
+        double d2, f2;
+        if (!rc && time_forward(&ctx, &m, batches, n_batches, NULL, min_time, &d2, &f2) != ADP_OK) rc = 1;
+        if (!rc && d2 < dense_t) dense_t = d2;
+        ka.destroy(&ka);
     }
     if (rc) {
         fprintf(stderr, "bench: %s\n", adp_errmsg());
     } else if (json) {
         printf("{\"layers\": %ld, \"hidden\": %ld, \"heads\": %ld, \"inter\": %ld, \"batch\": %ld, \"seq\": %ld, "
-               "\"threads\": %d, \"ms_median\": %.4f, \"tokens_per_s\": %.1f, \"gflops_per_s\": %.2f, \"gflop\": %.4f",
-               L, H, A, I, B, N, nthreads, 1e3 * dense_t, T / dense_t, dense_f / dense_t * 1e-9, dense_f * 1e-9);
+               "\"threads\": %d, \"sequences\": %d, \"tokens\": %ld, \"ms_median\": %.4f, \"tokens_per_s\": %.1f, "
+               "\"gflops_per_s\": %.2f, \"gflop\": %.4f",
+               L, H, A, I, B, lengths_path ? 0L : N, nthreads, n_seqs, T, 1e3 * dense_t, T / dense_t,
+               dense_f / dense_t * 1e-9, dense_f * 1e-9);
         if (schedule)
             printf(", \"pruned_ms_median\": %.4f, \"pruned_gflop\": %.4f, \"wall_speedup\": %.4f, \"flops_speedup\": %.4f",
                    1e3 * pr_t, pr_f * 1e-9, dense_t / pr_t, dense_f / pr_f);
+        if (keep_all) printf(", \"keep_all_ms_median\": %.4f, \"keep_all_overhead\": %.4f", 1e3 * ka_t, ka_t / dense_t - 1);
         printf(", \"blas\": \"%s\"}\n", adp_blas_info());
     } else {
-        printf("shape L%ld H%ld A%ld I%ld, batch %ld x %ld tokens, %d threads (%s)\n", L, H, A, I, B, N, nthreads,
-               adp_blas_info());
-        printf("dense:  %.3f ms/batch  %.0f tokens/s  %.1f GFLOP/s\n", 1e3 * dense_t, T / dense_t,
+        printf("shape L%ld H%ld A%ld I%ld, %d sequences (%ld tokens) in batches of %ld, %d threads (%s)\n", L, H, A,
+               I, n_seqs, T, B, nthreads, adp_blas_info());
+        printf("dense:  %.3f ms/pass  %.0f tokens/s  %.1f GFLOP/s\n", 1e3 * dense_t, T / dense_t,
                dense_f / dense_t * 1e-9);
+        if (keep_all)
+            printf("keep-all strategy: %.3f ms/pass, overhead %+.2f%%\n", 1e3 * ka_t, 100 * (ka_t / dense_t - 1));
         if (schedule)
-            printf("pruned: %.3f ms/batch  wall speedup %.3fx  FLOPs speedup %.3fx  ratio %.3f\n", 1e3 * pr_t,
+            printf("pruned: %.3f ms/pass  wall speedup %.3fx  FLOPs speedup %.3fx  ratio %.3f\n", 1e3 * pr_t,
                    dense_t / pr_t, dense_f / pr_f, (dense_t / pr_t) / (dense_f / pr_f));
     }
     if (have_ps) ps.destroy(&ps);
     bert_ctx_free(&ctx);
     bert_model_free(&m);
     bert_config_free(&cfg);
-    free(ids), free(off), free(frac);
+    free(ids), free(off), free(frac), free(lens), free(batches);
     return rc;
 }

@@ -76,3 +76,25 @@ int prune_schedule_create(prune_strategy *ps, int n_layers, const float *frac, p
     ps->destroy = schedule_destroy;
     return ADP_OK;
 }
+
+static int keepall_wants(const prune_strategy *ps, int layer, prune_point point) {
+    (void)layer;
+    return point == PRUNE_AFTER_ATTENTION && ps->state ? PRUNE_ACT_WITH_PROBS : PRUNE_ACT;
+}
+
+static int keepall_select(const prune_strategy *ps, const prune_step *step, uint8_t *keep, double *flops) {
+    (void)ps, (void)step, (void)keep, (void)flops;
+    return ADP_OK;
+}
+
+static void keepall_destroy(prune_strategy *ps) { ps->state = NULL; }
+
+void prune_keepall_create(prune_strategy *ps, int with_probs) {
+    static int probs_flag;
+    memset(ps, 0, sizeof *ps);
+    ps->name = "keepall";
+    ps->state = with_probs ? &probs_flag : NULL;
+    ps->wants = keepall_wants;
+    ps->select = keepall_select;
+    ps->destroy = keepall_destroy;
+}

@@ -64,4 +64,9 @@ int prune_gather(float *dst, int32_t *pos_dst, int *off_dst, const float *src, c
  * floor((n - 1) * f) of them.  frac[l] = 1 keeps everything (the layer is skipped). */
 int prune_schedule_create(prune_strategy *ps, int n_layers, const float *frac, prune_point point);
 
+/* "keepall": acts at every point of every layer (asking for the attention probabilities
+ * when with_probs) and keeps every row.  It measures what the interface itself costs and
+ * must give exactly the dense model's outputs. */
+void prune_keepall_create(prune_strategy *ps, int with_probs);
+
 #endif

@@ -129,16 +129,62 @@ def torch_times(shape_args, shapes, threads, min_time, padded=None):
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def c_bench(adapler, dims, B, N, threads, min_time, schedule=None):
+def c_bench(adapler, dims, B, N, threads, min_time, schedule=None, extra=()):
     cmd = [adapler, "bench", "--layers", str(dims[0]), "--hidden", str(dims[1]), "--heads", str(dims[2]),
-           "--inter", str(dims[3]), "--batch", str(B), "--seq", str(N), "--threads", str(threads),
-           "--min-time", str(min_time), "--json"]
+           "--inter", str(dims[3]), "--batch", str(B), "--threads", str(threads),
+           "--min-time", str(min_time), "--json"] + (["--seq", str(N)] if N else [])
     if schedule:
         cmd += ["--schedule", schedule]
+    cmd += list(extra)
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         sys.exit("bench: adapler bench failed:\n" + r.stderr)
     return json.loads(r.stdout)
+
+
+def run(cmd):
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"bench: {' '.join(cmd)} failed:\n" + r.stderr)
+    return r.stdout
+
+
+def sst2_section(args, base, small, T, mt):
+    """Real lengths: SST-2 dev sentences, batches of 32, packed (C) vs padded to the batch's
+    longest sequence (PyTorch), same shape, same threads."""
+    root = os.path.join(HERE, "..")
+    if not os.path.exists(os.path.join(root, "data", "sst2", "dev.tsv")):
+        print("\nSST-2 section skipped: no data/sst2 (run `make data`)")
+        return
+    work = tempfile.mkdtemp(prefix="adapler-bench-")
+    vocab = os.path.join(work, "vocab.txt")
+    run([args.adapler, "vocab", "--dataset", "sst2", "--size", "8000", "--out", vocab])
+    print()
+    print("Tokenizer (SST-2, one core): ", end="")
+    tb = json.loads(run([args.adapler, "data", "bench", "--dataset", "sst2", "--vocab", vocab]).strip().splitlines()[-1])
+    print(", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in tb.items()
+                    if isinstance(v, (int, float))))
+    lens = [len(json.loads(l)["input_ids"]) for l in
+            run([args.adapler, "data", "dump", "--dataset", "sst2", "--split", "dev", "--vocab", vocab]).splitlines() if l]
+    lens_path = os.path.join(work, "lengths.txt")
+    with open(lens_path, "w") as f:
+        f.write(" ".join(map(str, lens)) + "\n")
+    B = 32
+    batches = [lens[i:i + B] for i in range(0, len(lens), B)]
+    padded_path = os.path.join(work, "batches.json")
+    with open(padded_path, "w") as f:
+        json.dump(batches, f)
+    real, padded = sum(lens), sum(len(b) * max(b) for b in batches)
+    print(f"SST-2 dev: {len(lens)} sentences, {real} WordPieces; padded per batch of {B}: {padded} "
+          f"({100 * (padded / real - 1):.0f}% padding)")
+    print(f"{'shape':<22}{'C packed tok/s':>16}{'torch padded tok/s':>20}{'ratio':>8}{'target':>10}")
+    for dims, name in [(small, "small L6 H256"), (base, "BERT-base L12 H768")]:
+        dim_args = ["--layers", str(dims[0]), "--hidden", str(dims[1]), "--heads", str(dims[2]), "--inter", str(dims[3])]
+        tr = torch_times(dim_args, [], T, mt, padded=padded_path)[-1]
+        c = c_bench(args.adapler, dims, B, 0, T, mt, extra=["--lengths", lens_path])
+        ttok = real / (tr["padded_total_ms"] / 1e3)
+        ratio = c["tokens_per_s"] / ttok
+        print(f"{name:<22}{c['tokens_per_s']:>16.0f}{ttok:>20.0f}{ratio:>7.2f}x{'1.5x ' + ('ok' if ratio >= 1.5 else 'MISSED'):>10}")
 
 
 def flops_dense(dims, n):
@@ -167,6 +213,10 @@ def main():
     base, small = (12, 768, 12, 3072), (6, 256, 4, 1024)
     T, mt = args.threads, args.min_time
     print(f"AdapLeR-C benchmark: {T} threads, OPENBLAS_CORETYPE={coretype() or '(auto)'}, min {mt}s per timing")
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        print(f"WARNING: load average {load:.2f} before starting: other processes compete for the cores, and")
+        print("         OpenMP threads waiting on a descheduled peer make every figure below unreliable.")
     print()
     print("Dense forward, C engine vs PyTorch (same shapes, same threads)")
     hdr = f"{'shape':<22}{'batch x seq':>12}{'C tok/s':>11}{'C GFLOP/s':>11}{'torch tok/s':>13}{'torch GFLOP/s':>15}{'ratio':>8}{'target':>8}"
@@ -195,6 +245,14 @@ def main():
         r = c["wall_speedup"] / c["flops_speedup"]
         print(f"{f'{B} x {N}':>12}{c['ms_median']:>10.2f}{c['pruned_ms_median']:>11.2f}{c['wall_speedup']:>13.3f}x"
               f"{c['flops_speedup']:>14.3f}x{r:>12.3f}{'0.9 ' + ('ok' if r >= 0.9 else 'MISSED'):>10}")
+    print()
+    print("Cost of the pruning interface: a strategy acting at both points of every layer, asking for")
+    print("the attention probabilities and keeping every token, against no strategy (small, 32 x 128)")
+    c = c_bench(args.adapler, small, 32, 128, T, mt, extra=["--keep-all"])
+    print(f"  dense {c['ms_median']:.2f} ms, keep-all {c['keep_all_ms_median']:.2f} ms: overhead {100 * c['keep_all_overhead']:+.1f}%"
+          " (the 'none' strategy takes the dense path itself: no call, no copy)")
+
+    sst2_section(args, base, small, T, mt)
     blas = c_bench(args.adapler, small, 1, 8, T, 0.1)["blas"]
     print()
     print("BLAS:", blas)

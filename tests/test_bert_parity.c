@@ -53,8 +53,8 @@ static void hook(void *user, int layer, const float *x, int T, const int *off, c
     if (e > h->max_err) h->max_err = e;
     free(want);
     /* surviving positions and offsets */
-    int32_t *wpos, *woff;
-    int64_t np, no;
+    int32_t *wpos = NULL, *woff = NULL;
+    int64_t np = 0, no = 0;
     snprintf(tn, sizeof tn, "positions_%s", name);
     REQUIRE(read_i32(&h->fx, tn, &wpos, &np) == ADP_OK);
     snprintf(tn, sizeof tn, "offsets_%s", name);
@@ -90,8 +90,8 @@ static void parity_case(const char *make_args, const char *lengths, int pairs, c
     hook_state hs = {.L = m.cfg.layers, .H = m.cfg.hidden};
     snprintf(path, sizeof path, "%s/fx.safetensors", dir);
     REQUIRE(st_open(&hs.fx, path) == ADP_OK);
-    int32_t *ids, *types, *off32;
-    int64_t nt, nt2, no;
+    int32_t *ids = NULL, *types = NULL, *off32 = NULL;
+    int64_t nt = 0, nt2 = 0, no = 0;
     REQUIRE(read_i32(&hs.fx, "input_ids", &ids, &nt) == ADP_OK);
     REQUIRE(read_i32(&hs.fx, "token_type_ids", &types, &nt2) == ADP_OK);
     REQUIRE(read_i32(&hs.fx, "offsets", &off32, &no) == ADP_OK);
@@ -198,4 +198,34 @@ TEST(parity_plain_sgemm_path) {
     setenv("ADAPLER_GEMM", "blas", 1);
     REQUIRE(!gemm_packed_enabled());
     parity_case("--layers 3 --hidden 96 --heads 6 --inter 200 --seed 10", MIXED, 1, "1:0.6", "input", 0);
+}
+
+TEST(parity_keepall_strategy_is_exactly_dense) {
+    /* A strategy that acts everywhere but keeps every row changes nothing, bit for bit. */
+    const char *dir = test_tmpdir();
+    REQUIRE(test_python("ref_bert.py", "make --out %s/m --layers 3 --hidden 64 --heads 4 --inter 128", dir) == 0);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/m", dir);
+    bert_model m;
+    REQUIRE(bert_model_load(&m, path, 0, NULL) == ADP_OK);
+    int off[4] = {0, 5, 6, 70};
+    int32_t ids[70];
+    for (int i = 0; i < 70; i++) ids[i] = 5 + (i * 37) % 290;
+    bert_batch b = {.n_seq = 3, .ids = ids, .off = off};
+    bert_ctx c1, c2;
+    bert_ctx_init(&c1), bert_ctx_init(&c2);
+    const bert_result *r1, *r2;
+    REQUIRE(bert_forward(&c1, &m, &b, NULL, &r1) == ADP_OK);
+    for (int with_probs = 0; with_probs < 2; with_probs++) {
+        prune_strategy ka;
+        prune_keepall_create(&ka, with_probs);
+        bert_run_opts o = {.prune = &ka};
+        REQUIRE(bert_forward(&c2, &m, &b, &o, &r2) == ADP_OK);
+        CHECK(memcmp(r1->logits, r2->logits, sizeof(float) * 3 * m.cfg.num_labels) == 0);
+        for (int s = 0; s < 3; s++) CHECK(r1->flops[s] == r2->flops[s]);
+        for (int t = 0; t < 70; t++) CHECK_INT(r2->drop_stage[t], 2 * m.cfg.layers);
+        ka.destroy(&ka);
+    }
+    bert_ctx_free(&c1), bert_ctx_free(&c2);
+    bert_model_free(&m);
 }
