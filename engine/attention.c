@@ -101,3 +101,162 @@ void attention_forward_naive(float *ctx, float *probs, const size_t *prob_off, c
         free(row);
     }
 }
+
+/* ---- training: dropout on the probabilities, and the backward pass ----
+ *
+ * Backward for one (sequence, head), with D = dropout(P) the matrix the forward multiplied
+ * V by, and dC the gradient of ctx_h:
+ *   dD = dC V^T,  dV = D^T dC,  dP = dD * mask / (1 - p),
+ *   dS = P * (dP - rowsum(dP * P))   (softmax backward, row by row),
+ *   dQ = scale dS K,  dK = scale dS^T Q,  dlogmask[j] += sum_i dS[i, j].
+ * The dropout mask is regenerated from its key (engine/dropout.h), never stored. */
+
+#include "dropout.h"
+
+/* D = P * mask / (1 - p) over n2 elements whose mask indices start at base; D may be P. */
+ADP_HOT static void drop_probs(float *D, const float *P, size_t n2, uint32_t base, uint32_t thr, float sc,
+                               uint32_t key) {
+#pragma omp simd
+    for (size_t i = 0; i < n2; i++) D[i] = dropout_hash(key, base + (uint32_t)i) >= thr ? P[i] * sc : 0.0f;
+}
+
+static int max_len_of(const int *off, int n_seq) {
+    int m = 0;
+    for (int s = 0; s < n_seq; s++) m = off[s + 1] - off[s] > m ? off[s + 1] - off[s] : m;
+    return m;
+}
+
+void attention_forward_train(float *ctx, float *probs, const size_t *prob_off, const float *qkv, const int *off,
+                             int n_seq, int d, int n_heads, float scale, const float *key_logmask, float p,
+                             uint32_t key, float *scratch) {
+    if (p <= 0.0f) {
+        attention_forward(ctx, probs, prob_off, qkv, off, n_seq, d, n_heads, scale, key_logmask, scratch);
+        return;
+    }
+    const int dh = d / n_heads, ld = 3 * d, max_n = max_len_of(off, n_seq);
+    const size_t per_thread = (size_t)max_n * max_n;
+    const uint32_t thr = dropout_threshold(p);
+    const float sc = 1.0f / (1.0f - p);
+    const int pairs = n_seq * n_heads;
+#pragma omp parallel for schedule(dynamic, 1) if (pairs > 1)
+    for (int q = 0; q < pairs; q++) {
+        int s = q / n_heads, h = q % n_heads;
+        int r0 = off[s], n = off[s + 1] - off[s];
+        if (n <= 0) continue;
+        size_t base = prob_off[s] + (size_t)h * n * n;
+        float *S = probs + base, *D = scratch + (size_t)omp_get_thread_num() * per_thread;
+        const float *Q = qkv + (size_t)r0 * ld + (size_t)h * dh, *K = Q + d, *V = Q + 2 * d;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, dh, scale, Q, ld, K, ld, 0.0f, S, n);
+        const float *lm = key_logmask ? key_logmask + r0 : NULL;
+        for (int i = 0; i < n; i++) softmax_row_masked(S + (size_t)i * n, lm, n);
+        drop_probs(D, S, (size_t)n * n, (uint32_t)base, thr, sc, key);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, dh, n, 1.0f, D, n, V, ld, 0.0f,
+                    ctx + (size_t)r0 * d + (size_t)h * dh, d);
+    }
+}
+
+/* dS = P * (dP - rowsum(dP * P)) in place on dP (n x n); column sums of dS into dlm (n) if
+ * not NULL. */
+ADP_HOT static void softmax_back(float *dP, const float *P, int n, float *dlm) {
+    for (int i = 0; i < n; i++) {
+        float *dr = dP + (size_t)i * n;
+        const float *pr = P + (size_t)i * n;
+        float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+        for (int j = 0; j < n; j++) dot += dr[j] * pr[j];
+#pragma omp simd
+        for (int j = 0; j < n; j++) dr[j] = pr[j] * (dr[j] - dot);
+        if (dlm) {
+#pragma omp simd
+            for (int j = 0; j < n; j++) dlm[j] += dr[j];
+        }
+    }
+}
+
+void attention_backward(float *dqkv, float *dlogmask, const float *dctx, const float *qkv, const float *probs,
+                        const size_t *prob_off, const int *off, int n_seq, int d, int n_heads, float scale, float p,
+                        uint32_t key, float *scratch) {
+    const int dh = d / n_heads, ld = 3 * d, max_n = max_len_of(off, n_seq), T = off[n_seq];
+    const size_t nn = (size_t)max_n * max_n, per_thread = 2 * nn;
+    float *dlm = dlogmask ? scratch + (size_t)omp_get_max_threads() * per_thread : NULL;
+    if (dlm) memset(dlm, 0, sizeof(float) * (size_t)n_heads * T);
+    const uint32_t thr = dropout_threshold(p);
+    const float sc = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
+    const int pairs = n_seq * n_heads;
+#pragma omp parallel for schedule(dynamic, 1) if (pairs > 1)
+    for (int q = 0; q < pairs; q++) {
+        int s = q / n_heads, h = q % n_heads;
+        int r0 = off[s], n = off[s + 1] - off[s];
+        if (n <= 0) continue;
+        size_t base = prob_off[s] + (size_t)h * n * n;
+        const float *P = probs + base;
+        float *dP = scratch + (size_t)omp_get_thread_num() * per_thread, *D = dP + nn;
+        const float *Q = qkv + (size_t)r0 * ld + (size_t)h * dh, *K = Q + d, *V = Q + 2 * d;
+        const float *dC = dctx + (size_t)r0 * d + (size_t)h * dh;
+        float *dQ = dqkv + (size_t)r0 * ld + (size_t)h * dh, *dK = dQ + d, *dV = dQ + 2 * d;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, dh, 1.0f, dC, d, V, ld, 0.0f, dP, n);
+        const float *Pd = P;
+        if (p > 0.0f) {
+            drop_probs(D, P, (size_t)n * n, (uint32_t)base, thr, sc, key);
+            drop_probs(dP, dP, (size_t)n * n, (uint32_t)base, thr, sc, key);
+            Pd = D;
+        }
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, dh, n, 1.0f, Pd, n, dC, d, 0.0f, dV, ld);
+        softmax_back(dP, P, n, dlm ? dlm + (size_t)h * T + r0 : NULL);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, dh, n, scale, dP, n, K, ld, 0.0f, dQ, ld);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, dh, n, scale, dP, n, Q, ld, 0.0f, dK, ld);
+    }
+    if (dlm) /* heads summed in order */
+        for (int h = 0; h < n_heads; h++)
+            for (int t = 0; t < T; t++) dlogmask[t] += dlm[(size_t)h * T + t];
+}
+
+void attention_backward_naive(float *dqkv, float *dlogmask, const float *dctx, const float *qkv, const float *probs,
+                              const size_t *prob_off, const int *off, int n_seq, int d, int n_heads, float scale,
+                              float p, uint32_t key) {
+    const int dh = d / n_heads, ld = 3 * d;
+    const uint32_t thr = dropout_threshold(p);
+    const double sc = p > 0.0f ? 1.0 / (1.0 - (double)p) : 1.0;
+    for (int s = 0; s < n_seq; s++) {
+        int r0 = off[s], n = off[s + 1] - off[s];
+        double *dS = mallocCheck(sizeof(double) * (size_t)(n ? n * n : 1));
+        double *M = mallocCheck(sizeof(double) * (size_t)(n ? n * n : 1));
+        for (int h = 0; h < n_heads; h++) {
+            size_t base = prob_off[s] + (size_t)h * n * n;
+            const float *P = probs + base;
+            for (int k = 0; k < n * n; k++)
+                M[k] = p > 0.0f && dropout_hash(key, (uint32_t)(base + (size_t)k)) < thr ? 0.0 : sc;
+            for (int i = 0; i < n; i++) {
+                double dot = 0;
+                for (int j = 0; j < n; j++) {
+                    double a = 0;
+                    for (int e = 0; e < dh; e++)
+                        a += (double)dctx[(size_t)(r0 + i) * d + h * dh + e] * qkv[(size_t)(r0 + j) * ld + 2 * d + h * dh + e];
+                    dS[i * n + j] = a * M[i * n + j];
+                    dot += dS[i * n + j] * P[i * n + j];
+                }
+                for (int j = 0; j < n; j++) dS[i * n + j] = P[i * n + j] * (dS[i * n + j] - dot);
+            }
+            for (int j = 0; j < n; j++)
+                for (int e = 0; e < dh; e++) {
+                    double dv = 0, dq = 0, dk = 0;
+                    for (int i = 0; i < n; i++) {
+                        dv += P[i * n + j] * M[i * n + j] * dctx[(size_t)(r0 + i) * d + h * dh + e];
+                        dq += dS[j * n + i] * qkv[(size_t)(r0 + i) * ld + d + h * dh + e];
+                        dk += dS[i * n + j] * qkv[(size_t)(r0 + i) * ld + h * dh + e];
+                    }
+                    dqkv[(size_t)(r0 + j) * ld + 2 * d + h * dh + e] = (float)dv;
+                    dqkv[(size_t)(r0 + j) * ld + h * dh + e] = (float)(scale * dq);
+                    dqkv[(size_t)(r0 + j) * ld + d + h * dh + e] = (float)(scale * dk);
+                }
+            if (dlogmask)
+                for (int j = 0; j < n; j++) {
+                    double a = 0;
+                    for (int i = 0; i < n; i++) a += dS[i * n + j];
+                    dlogmask[r0 + j] += (float)a;
+                }
+        }
+        free(dS);
+        free(M);
+    }
+}

@@ -60,3 +60,87 @@ void layernorm_forward_naive(float *out, const float *inp, const float *g, const
         for (int i = 0; i < d; i++) out[(size_t)t * d + i] = (float)((x[i] - m) * rs * g[i] + b[i]);
     }
 }
+
+/* ---- backward ---- */
+
+#include <stdlib.h>
+
+#include "common.h"
+
+#define LN_BLOCK 64 /* rows per partial sum of dg, db: fixed, so the sum order never changes */
+
+/* One row: dinp += rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)), dxhat = dout g;
+ * dg += dout xhat and db += dout into the block's partial sums (if not NULL). */
+ADP_HOT static void ln_back_row(float *dinp, float *dg, float *db, const float *dout, const float *x, float mean,
+                                float rstd, const float *g, int d) {
+    float s1 = 0.0f, s2 = 0.0f;
+#pragma omp simd reduction(+ : s1, s2)
+    for (int i = 0; i < d; i++) {
+        float xhat = (x[i] - mean) * rstd, dxh = dout[i] * g[i];
+        s1 += dxh;
+        s2 += dxh * xhat;
+    }
+    if (dg) {
+#pragma omp simd
+        for (int i = 0; i < d; i++) {
+            dg[i] += dout[i] * ((x[i] - mean) * rstd);
+            db[i] += dout[i];
+        }
+    }
+    float m1 = s1 / (float)d, m2 = s2 / (float)d;
+#pragma omp simd
+    for (int i = 0; i < d; i++) {
+        float xhat = (x[i] - mean) * rstd;
+        dinp[i] += rstd * (dout[i] * g[i] - m1 - xhat * m2);
+    }
+}
+
+void layernorm_backward(float *dinp, float *dg, float *db, const float *dout, const float *inp, const float *mean,
+                        const float *rstd, const float *g, int n, int d) {
+    if (n <= 0) return;
+    const int blocks = (n + LN_BLOCK - 1) / LN_BLOCK;
+    const int want = dg != NULL || db != NULL;
+    float *part = want ? callocCheck((size_t)blocks * 2 * (size_t)d, sizeof(float)) : NULL;
+#pragma omp parallel for schedule(static) if (n > 16)
+    for (int k = 0; k < blocks; k++) {
+        float *pg = want ? part + (size_t)k * 2 * d : NULL, *pb = want ? pg + d : NULL;
+        int t1 = n < (k + 1) * LN_BLOCK ? n : (k + 1) * LN_BLOCK;
+        for (int t = k * LN_BLOCK; t < t1; t++)
+            ln_back_row(dinp + (size_t)t * d, pg, pb, dout + (size_t)t * d, inp + (size_t)t * d, mean[t], rstd[t],
+                        g, d);
+    }
+    if (want) {
+        for (int k = 0; k < blocks; k++) {
+            const float *pg = part + (size_t)k * 2 * d, *pb = pg + d;
+            if (dg)
+                for (int i = 0; i < d; i++) dg[i] += pg[i];
+            if (db)
+                for (int i = 0; i < d; i++) db[i] += pb[i];
+        }
+        free(part);
+    }
+}
+
+void layernorm_backward_naive(float *dinp, float *dg, float *db, const float *dout, const float *inp,
+                              const float *g, int n, int d, float eps) {
+    for (int t = 0; t < n; t++) {
+        const float *x = inp + (size_t)t * d, *dy = dout + (size_t)t * d;
+        double m = 0, v = 0;
+        for (int i = 0; i < d; i++) m += x[i];
+        m /= d;
+        for (int i = 0; i < d; i++) v += (x[i] - m) * (x[i] - m);
+        v /= d;
+        double rs = 1.0 / sqrt(v + eps), s1 = 0, s2 = 0;
+        for (int i = 0; i < d; i++) {
+            double xh = (x[i] - m) * rs;
+            s1 += (double)dy[i] * g[i];
+            s2 += (double)dy[i] * g[i] * xh;
+            if (dg) dg[i] += (float)(dy[i] * xh);
+            if (db) db[i] += dy[i];
+        }
+        for (int i = 0; i < d; i++) {
+            double xh = (x[i] - m) * rs;
+            dinp[(size_t)t * d + i] += (float)(rs * ((double)dy[i] * g[i] - s1 / d - xh * s2 / d));
+        }
+    }
+}

@@ -70,4 +70,64 @@ void tanh_forward(float *x, int n);
 /* Add b (d) to every row of x (n, d). */
 void bias_forward(float *x, const float *b, int n, int d);
 
+/* ---- Training: dropout and the backward passes (used by engine/bert_train.c) ----
+ * Gradient outputs come first.  Kernels marked "+=" ACCUMULATE into their gradient outputs
+ * (the caller zeroes them, as in llm.c); those marked "=" overwrite and may work in place.
+ * Every reduction over rows runs in a fixed order (fixed-size row blocks summed in
+ * sequence, or one column range per thread), so results do not depend on scheduling. */
+
+/* Dropout (engine/dropout.c, masks in engine/dropout.h): out = inp * mask / (1 - p), n
+ * elements, mask regenerated from key; p = 0 copies.  "=", may work in place.  The
+ * backward multiplies the gradient by the same mask. */
+void dropout_forward(float *out, const float *inp, size_t n, float p, uint32_t key);
+void dropout_backward(float *dinp, const float *dout, size_t n, float p, uint32_t key);
+
+/* Linear layer out = inp w^T + b (engine/linear_backward.c), dout (n, out):
+ *   dinp (n, in) += dout w;  dw (out, in) += dout^T inp;  db (out) += column sums of dout.
+ * Any of dinp, dw, db may be NULL (not computed).  GEMMs go to cblas_sgemm (multithreaded
+ * by OpenBLAS): call outside parallel regions. */
+void linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w, int n,
+                     int in, int out);
+void linear_backward_naive(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                           int n, int in, int out);
+
+/* LayerNorm backward, "+=": inp (n, d) is the forward's input, mean and rstd (n) its
+ * statistics; dg, db (d) may be NULL. */
+void layernorm_backward(float *dinp, float *dg, float *db, const float *dout, const float *inp, const float *mean,
+                        const float *rstd, const float *g, int n, int d);
+void layernorm_backward_naive(float *dinp, float *dg, float *db, const float *dout, const float *inp,
+                              const float *g, int n, int d, float eps);
+
+/* GELU backward, "=": dinp = dout * gelu'(inp), inp the pre-activation (n); may alias dout. */
+void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
+/* tanh backward from the forward's output, "=": dinp = dout * (1 - out^2); may alias dout. */
+void tanh_backward(float *dinp, const float *out, const float *dout, int n);
+/* Embeddings backward, "+=": row t of dout (n, d) goes to dword[ids[t]], dpos[pos_ids[t]] and
+ * dtype[types[t]] (types NULL = 0).  Any table may be NULL.  One column range per thread. */
+void embedding_backward(float *dword, float *dpos, float *dtype, const float *dout, const int32_t *ids,
+                        const int32_t *pos_ids, const int32_t *types, int n, int d);
+
+/* Attention with dropout on the probabilities (training).  As attention_forward, but probs
+ * (required) receives the softmax probabilities *before* dropout and ctx = dropout(P) V
+ * with the mask of site key (element prob_off[s] + (h n + i) n + j).  p = 0: no dropout.
+ * scratch: omp_get_max_threads() * max_s(n_s)^2 floats. */
+void attention_forward_train(float *ctx, float *probs, const size_t *prob_off, const float *qkv, const int *off,
+                             int n_seq, int d, int n_heads, float scale, const float *key_logmask, float p,
+                             uint32_t key, float *scratch);
+/* Its backward.  dqkv (T, 3d) "=" (every element written); dlogmask (T) "+=" (the sum of
+ * the score gradients over heads and queries), may be NULL; dctx (T, d); probs, p, key as
+ * in the forward.  scratch: omp_get_max_threads() * 2 * max_s(n_s)^2 + n_heads * T floats. */
+void attention_backward(float *dqkv, float *dlogmask, const float *dctx, const float *qkv, const float *probs,
+                        const size_t *prob_off, const int *off, int n_seq, int d, int n_heads, float scale, float p,
+                        uint32_t key, float *scratch);
+void attention_backward_naive(float *dqkv, float *dlogmask, const float *dctx, const float *qkv, const float *probs,
+                              const size_t *prob_off, const int *off, int n_seq, int d, int n_heads, float scale,
+                              float p, uint32_t key);
+
+/* Softmax cross-entropy (engine/loss.c).  Forward: probs (n, C) = softmax(logits) (may alias
+ * logits), loss (n) = -log probs[target]; a row with target < 0 is ignored (loss 0).  Backward, "+=":
+ * dlogits += scale * (probs - onehot(target)) on rows with target >= 0. */
+void softmax_xent_forward(float *loss, float *probs, const float *logits, const int32_t *target, int n, int C);
+void softmax_xent_backward(float *dlogits, const float *probs, const int32_t *target, float scale, int n, int C);
+
 #endif

@@ -1,0 +1,124 @@
+/* optim.c: AdamW, gradient clipping and the learning-rate schedule (see optim.h). */
+#include "optim.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "common.h"
+
+void adamw_init(adamw *o, float beta1, float beta2, float eps, float weight_decay) {
+    memset(o, 0, sizeof *o);
+    o->beta1 = beta1, o->beta2 = beta2, o->eps = eps, o->weight_decay = weight_decay;
+}
+
+void adamw_add(adamw *o, const char *name, float *w, float *g, size_t n, int no_decay) {
+    ASSERT(!o->moments);
+    if (o->n == o->cap) {
+        o->cap = o->cap ? 2 * o->cap : 64;
+        o->t = reallocCheck(o->t, sizeof(opt_tensor) * (size_t)o->cap);
+    }
+    opt_tensor *t = &o->t[o->n++];
+    memset(t, 0, sizeof *t);
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->w = w, t->g = g, t->n = n, t->no_decay = no_decay;
+    o->n_elems += n;
+}
+
+void adamw_add_bert(adamw *o, const bert_model *m, float *g_arena, unsigned skip_mask) {
+    bert_param *ps;
+    int n = bert_param_list(&m->cfg, &m->w, &ps);
+    for (int i = 0; i < n; i++) {
+        if (skip_mask & (1u << ps[i].group)) continue;
+        size_t numel = (size_t)ps[i].shape[0] * (size_t)(ps[i].ndim == 2 ? ps[i].shape[1] : 1);
+        adamw_add(o, ps[i].name, ps[i].ptr, g_arena + (ps[i].ptr - m->arena), numel, ps[i].no_decay);
+    }
+    free(ps);
+}
+
+void adamw_ready(adamw *o) {
+    if (o->moments) return;
+    o->moments = alignedCheck(sizeof(float) * 2 * (o->n_elems ? o->n_elems : 1));
+    memset(o->moments, 0, sizeof(float) * 2 * o->n_elems);
+    float *p = o->moments;
+    for (int i = 0; i < o->n; i++) {
+        o->t[i].m = p;
+        o->t[i].v = p + o->t[i].n;
+        p += 2 * o->t[i].n;
+    }
+}
+
+void adamw_step(adamw *o, float lr) {
+    adamw_ready(o);
+    o->step++;
+    const double bc1 = 1.0 - pow(o->beta1, (double)o->step), bc2 = 1.0 - pow(o->beta2, (double)o->step);
+    const float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
+    const float b1 = o->beta1, b2 = o->beta2, eps = o->eps;
+    for (int i = 0; i < o->n; i++) {
+        opt_tensor *t = &o->t[i];
+        const float decay = t->no_decay ? 1.0f : 1.0f - lr * o->weight_decay;
+        float *w = t->w, *m = t->m, *v = t->v;
+        const float *g = t->g;
+        const long n = (long)t->n;
+#pragma omp parallel for simd schedule(static) if (n > 32768)
+        for (long k = 0; k < n; k++) {
+            float wk = w[k] * decay;
+            float mk = m[k] * b1 + g[k] * (1.0f - b1);
+            float vk = v[k] * b2 + g[k] * g[k] * (1.0f - b2);
+            m[k] = mk, v[k] = vk;
+            w[k] = wk - step_size * (mk / (sqrtf(vk) / bc2_sqrt + eps));
+        }
+    }
+}
+
+void adamw_free(adamw *o) {
+    free(o->t);
+    free(o->moments);
+    memset(o, 0, sizeof *o);
+}
+
+#define NORM_BLOCK 16384
+
+double grad_global_norm(const adamw *o) {
+    double total = 0.0;
+    for (int i = 0; i < o->n; i++) {
+        const float *g = o->t[i].g;
+        const size_t n = o->t[i].n;
+        const long blocks = (long)((n + NORM_BLOCK - 1) / NORM_BLOCK);
+        double *part = mallocCheck(sizeof(double) * (size_t)(blocks ? blocks : 1));
+#pragma omp parallel for schedule(static) if (n > 65536)
+        for (long b = 0; b < blocks; b++) {
+            size_t k0 = (size_t)b * NORM_BLOCK, k1 = ADP_MIN(n, k0 + NORM_BLOCK);
+            double acc = 0.0;
+            for (size_t k = k0; k < k1; k++) acc += (double)g[k] * g[k];
+            part[b] = acc;
+        }
+        for (long b = 0; b < blocks; b++) total += part[b];
+        free(part);
+    }
+    return sqrt(total);
+}
+
+double grad_clip(adamw *o, double max_norm) {
+    double norm = grad_global_norm(o);
+    if (max_norm > 0 && norm > max_norm) {
+        const float s = (float)(max_norm / (norm + 1e-6));
+        for (int i = 0; i < o->n; i++) {
+            float *g = o->t[i].g;
+            const long n = (long)o->t[i].n;
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+            for (long k = 0; k < n; k++) g[k] *= s;
+        }
+    }
+    return norm;
+}
+
+void grad_zero(adamw *o) {
+    for (int i = 0; i < o->n; i++) memset(o->t[i].g, 0, sizeof(float) * o->t[i].n);
+}
+
+double lr_linear_schedule(double peak, long s, long warmup, long total) {
+    if (s < warmup) return peak * (double)(s + 1) / (double)warmup;
+    if (total <= warmup) return peak;
+    double f = (double)(total - s) / (double)(total - warmup);
+    return peak * (f > 0 ? f : 0);
+}

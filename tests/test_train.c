@@ -1,0 +1,335 @@
+/* test_train.c: the training code against PyTorch autograd (tests/ref_train.py) and the
+ * backward kernels against their naive twins.
+ *
+ * Gradient parity: every parameter's gradient, the gradient with respect to every layer's
+ * input rows and to the soft mask, on random models of several shapes, packed batches of
+ * mixed lengths (no padding), tokens dropped before some layers or after the attention
+ * block, a soft mask on the keys, gradients injected on the layer inputs, and the MLM head.
+ * The measure is the relative error of a tensor: max |C - ref| / max |ref|.  Except for the
+ * attention key biases, whose gradient is exactly zero in theory (a bias on the keys adds
+ * the same q.b to every score of a query row, which the softmax ignores): the reference
+ * gives 1e-17, float32 rounding 1e-8, so there the absolute error must stay below 1e-6. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "bert_train.h"
+#include "common.h"
+#include "dropout.h"
+#include "mlm.h"
+#include "ops.h"
+#include "optim.h"
+#include "test.h"
+
+#define GRAD_TOL 1e-3
+
+static double rel_error(const float *got, const float *want, size_t n, double *ref_max, double *abs_err) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)got[i] - want[i]);
+        if (!(e <= num)) num = isnan(e) ? INFINITY : e;
+        if (fabs((double)want[i]) > den) den = fabs((double)want[i]);
+    }
+    *ref_max = den, *abs_err = num;
+    return den > 0 ? num / den : num;
+}
+
+/* Records a failure if the relative error exceeds tol; returns it. */
+static double check_rel(const char *what, const float *got, const float *want, size_t n, double tol) {
+    double ref_max, a;
+    double e = rel_error(got, want, n, &ref_max, &a);
+    if (strstr(what, "attention.self.key.bias")) { /* zero in theory: absolute error */
+        if (!(a <= 1e-6)) test_fail(__FILE__, __LINE__, "%s: absolute error %.3g > 1e-6 (zero in theory)", what, a);
+        return 0;
+    }
+    if (!(e <= tol))
+        test_fail(__FILE__, __LINE__, "%s: relative error %.3g > %g (max |ref| %.3g)", what, e, tol, ref_max);
+    else if (test_verbose())
+        fprintf(stderr, "    %-56s %7zu values, max |ref| %.2e, rel err %.2e\n", what, n, ref_max, e);
+    return e;
+}
+
+static float *read_f32(const st_file *f, const char *name, int64_t *numel) {
+    const st_tensor *t = st_find(f, name);
+    if (!t) {
+        test_fail(__FILE__, __LINE__, "fixture lacks %s", name);
+        return NULL;
+    }
+    int64_t n = st_numel(t);
+    float *buf = mallocCheck(sizeof(float) * (size_t)(n ? n : 1));
+    if (st_read_f32(f, t, buf, t->shape, t->ndim) != ADP_OK) {
+        test_fail(__FILE__, __LINE__, "%s: %s", name, adp_errmsg());
+        free(buf);
+        return NULL;
+    }
+    if (numel) *numel = n;
+    return buf;
+}
+
+static int32_t *read_i32(const st_file *f, const char *name, int64_t *numel) {
+    const st_tensor *t = st_find(f, name);
+    if (!t) {
+        test_fail(__FILE__, __LINE__, "fixture lacks %s", name);
+        return NULL;
+    }
+    int64_t n = st_numel(t);
+    int32_t *buf = mallocCheck(sizeof(int32_t) * (size_t)(n ? n : 1));
+    if (st_read_i32(f, t, buf, n) != ADP_OK) {
+        free(buf);
+        return NULL;
+    }
+    if (numel) *numel = n;
+    return buf;
+}
+
+/* Hooks driven by the fixture: the soft mask and injected gradients, by original position. */
+typedef struct {
+    int T0, H;
+    const int32_t *off0;
+    const float *logmask; /* (L, T0) or NULL */
+    const float *inject;  /* (L, T0, H) or NULL */
+    int calls_fwd, calls_bwd;
+} fx_hooks;
+
+static int seq_of(const int *off, int n_seq, int t) {
+    int s = 0;
+    while (s + 1 < n_seq && off[s + 1] <= t) s++;
+    return s;
+}
+
+static int hook_fwd(void *user, const bert_layer_view *v) {
+    fx_hooks *h = user;
+    h->calls_fwd++;
+    if (!h->logmask) return ADP_OK;
+    for (int t = 0; t < v->T; t++) {
+        int s = seq_of(v->off, v->n_seq, t);
+        v->key_logmask[t] = h->logmask[(size_t)v->layer * h->T0 + h->off0[s] + v->pos[t]];
+    }
+    return ADP_OK;
+}
+
+static int hook_bwd(void *user, const bert_layer_view *v, float *d_hidden, const float *d_key_logmask) {
+    fx_hooks *h = user;
+    h->calls_bwd++;
+    (void)d_key_logmask;
+    if (!h->inject) return ADP_OK;
+    for (int t = 0; t < v->T; t++) {
+        int s = seq_of(v->off, v->n_seq, t);
+        const float *g = h->inject + ((size_t)v->layer * h->T0 + h->off0[s] + v->pos[t]) * h->H;
+        for (int i = 0; i < h->H; i++) d_hidden[(size_t)t * h->H + i] += g[i];
+    }
+    return ADP_OK;
+}
+
+static void parse_schedule(const char *s, int L, float *frac) {
+    for (int l = 0; l < L; l++) frac[l] = 1.0f;
+    if (!s) return;
+    for (const char *p = s; *p;) {
+        int l = atoi(p);
+        const char *colon = strchr(p, ':');
+        frac[l] = strtof(colon + 1, NULL);
+        const char *comma = strchr(colon, ',');
+        if (!comma) break;
+        p = comma + 1;
+    }
+}
+
+/* Make a model and fixture with ref_train.py, run the C forward and backward the same way,
+ * compare.  flags: "softmask", "inject", "mlm" substrings. */
+static void grad_case(const char *model_args, const char *lengths, int pairs, const char *schedule, const char *point,
+                      const char *flags) {
+    const char *dir = test_tmpdir();
+    int softmask = strstr(flags, "softmask") != NULL, inject = strstr(flags, "inject") != NULL;
+    int mlm = strstr(flags, "mlm") != NULL;
+    REQUIRE(test_python("ref_train.py", "grads --out %s %s --lengths %s %s %s%s --point %s %s %s %s", dir, model_args,
+                        lengths, pairs ? "--pairs" : "", schedule ? "--schedule " : "", schedule ? schedule : "",
+                        point, softmask ? "--softmask" : "", inject ? "--inject" : "", mlm ? "--mlm" : "") == 0);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/model", dir);
+    bert_model m;
+    st_file mst;
+    REQUIRE(bert_model_load(&m, path, 0, &mst) == ADP_OK);
+    bert_model_unpack(&m);
+    const bert_config *cfg = &m.cfg;
+    const int L = cfg->layers, H = cfg->hidden, C = cfg->num_labels;
+    float *mlm_arena = NULL, *mlm_grad = NULL;
+    mlm_weights hw, hg;
+    if (mlm) {
+        size_t n = mlm_weights_count(H, cfg->vocab_size);
+        mlm_arena = mallocCheck(sizeof(float) * n);
+        mlm_grad = callocCheck(n, sizeof(float));
+        mlm_weights_point(&hw, H, cfg->vocab_size, mlm_arena);
+        mlm_weights_point(&hg, H, cfg->vocab_size, mlm_grad);
+        REQUIRE(mlm_weights_load(&hw, &mst) == ADP_OK);
+    }
+    st_close(&mst);
+
+    snprintf(path, sizeof path, "%s/fx.safetensors", dir);
+    st_file fx;
+    REQUIRE(st_open(&fx, path) == ADP_OK);
+    int64_t T0 = 0, n_off = 0, n_lab = 0;
+    int32_t *ids = read_i32(&fx, "input_ids", &T0), *types = read_i32(&fx, "token_type_ids", NULL);
+    int32_t *off32 = read_i32(&fx, "offsets", &n_off), *labels = read_i32(&fx, "labels", &n_lab);
+    REQUIRE(ids && types && off32 && labels);
+    const int n_seq = (int)n_off - 1;
+    int *off = mallocCheck(sizeof(int) * (size_t)n_off);
+    for (int s = 0; s < n_off; s++) off[s] = off32[s];
+    fx_hooks hk = {.T0 = (int)T0, .H = H, .off0 = off32};
+    float *logmask = softmask ? read_f32(&fx, "logmask", NULL) : NULL;
+    float *inj = inject ? read_f32(&fx, "inject", NULL) : NULL;
+    hk.logmask = logmask, hk.inject = inj;
+
+    prune_strategy ps;
+    float *frac = mallocCheck(sizeof(float) * (size_t)L);
+    parse_schedule(schedule, L, frac);
+    REQUIRE(prune_schedule_create(&ps, L, frac, !strcmp(point, "attention") ? PRUNE_AFTER_ATTENTION : PRUNE_AT_INPUT) ==
+            ADP_OK);
+    bert_train_opts o = {.prune = schedule ? &ps : NULL, .layer_input = hook_fwd, .layer_input_grad = hook_bwd,
+                         .user = &hk, .keep_input_grads = 1};
+    bert_batch b = {.n_seq = n_seq, .ids = ids, .types = types, .off = off};
+    bert_train_ctx c;
+    bert_train_ctx_init(&c);
+    REQUIRE(bert_train_forward(&c, &m, &b, &o) == ADP_OK);
+    float *want_logits = read_f32(&fx, "logits", NULL);
+    check_rel("logits", c.logits, want_logits, (size_t)n_seq * C, 1e-4);
+
+    /* loss = mean CE over sequences (+ mean MLM CE over masked tokens) (+ inject term) */
+    float *lossv = mallocCheck(sizeof(float) * (size_t)n_seq), *probs = mallocCheck(sizeof(float) * (size_t)n_seq * C);
+    float *dlogits = callocCheck((size_t)n_seq * C, sizeof(float));
+    softmax_xent_forward(lossv, probs, c.logits, labels, n_seq, C);
+    softmax_xent_backward(dlogits, probs, labels, 1.0f / (float)n_seq, n_seq, C);
+    size_t n_w = bert_weights_count(cfg);
+    float *garena = callocCheck(n_w, sizeof(float));
+    bert_weights g;
+    bert_weights_point(&g, cfg, garena);
+    float *d_out = NULL;
+    double loss = 0;
+    for (int s = 0; s < n_seq; s++) loss += lossv[s] / n_seq;
+    mlm_ctx mc;
+    mlm_ctx_init(&mc);
+    if (mlm) {
+        int32_t *ml = read_i32(&fx, "mlm_labels", NULL);
+        REQUIRE(ml && c.T_out == T0);
+        int *rows = mallocCheck(sizeof(int) * (size_t)T0), M = 0;
+        int32_t *tg = mallocCheck(sizeof(int32_t) * (size_t)T0);
+        for (int t = 0; t < T0; t++)
+            if (ml[t] >= 0) rows[M] = t, tg[M++] = ml[t];
+        REQUIRE(M > 0);
+        loss += mlm_forward(&mc, &hw, m.w.word_emb, c.out, rows, tg, M, cfg->ln_eps, NULL);
+        d_out = callocCheck((size_t)T0 * H, sizeof(float));
+        mlm_backward(&mc, &hg, g.word_emb, d_out, &hw, m.w.word_emb, 1.0f);
+        free(rows), free(tg), free(ml);
+    }
+    REQUIRE(bert_train_backward(&c, &m, &g, dlogits, d_out) == ADP_OK);
+    CHECK_INT(hk.calls_fwd, L);
+    CHECK_INT(hk.calls_bwd, L);
+    if (!inject) {
+        float *want_loss = read_f32(&fx, "loss", NULL);
+        if (want_loss) CHECK_NEAR(loss, want_loss[0], 1e-4 * fabs(want_loss[0]) + 1e-6);
+        free(want_loss);
+    }
+
+    /* every parameter */
+    bert_param *pl;
+    int np = bert_param_list(cfg, &m.w, &pl);
+    double worst = 0;
+    char name[200];
+    for (int i = 0; i < np; i++) {
+        snprintf(name, sizeof name, "grad.%s", pl[i].name);
+        int64_t n;
+        float *want = read_f32(&fx, name, &n);
+        if (!want) continue;
+        double e = check_rel(pl[i].name, garena + (pl[i].ptr - m.arena), want, (size_t)n, GRAD_TOL);
+        worst = e > worst ? e : worst;
+        free(want);
+    }
+    free(pl);
+    if (mlm) {
+        int nh = mlm_param_list(&hw, &pl);
+        for (int i = 0; i < nh; i++) {
+            snprintf(name, sizeof name, "grad.%s", pl[i].name);
+            int64_t n;
+            float *want = read_f32(&fx, name, &n);
+            if (!want) continue;
+            double e = check_rel(pl[i].name, mlm_grad + (pl[i].ptr - mlm_arena), want, (size_t)n, GRAD_TOL);
+            worst = e > worst ? e : worst;
+            free(want);
+        }
+        free(pl);
+    }
+    /* layer inputs and soft masks */
+    for (int l = 0; l < L; l++) {
+        int T;
+        const int32_t *pos;
+        bert_train_hidden(&c, l, &T, NULL, &pos);
+        int64_t n;
+        snprintf(name, sizeof name, "positions_%d", l);
+        int32_t *wp = read_i32(&fx, name, &n);
+        REQUIRE(wp);
+        CHECK_INT(n, T);
+        for (int t = 0; t < T && t < n; t++)
+            if (pos[t] != wp[t]) {
+                test_fail(__FILE__, __LINE__, "layer %d row %d: position %d, reference %d", l, t, pos[t], wp[t]);
+                break;
+            }
+        free(wp);
+        snprintf(name, sizeof name, "dhidden_%d", l);
+        float *want = read_f32(&fx, name, &n);
+        if (want && n == (int64_t)T * H) {
+            double e = check_rel(name, bert_train_hidden_grad(&c, l), want, (size_t)n, GRAD_TOL);
+            worst = e > worst ? e : worst;
+        }
+        free(want);
+        if (softmask) {
+            snprintf(name, sizeof name, "dlogmask_%d", l);
+            want = read_f32(&fx, name, &n);
+            if (want && n == T) {
+                double e = check_rel(name, bert_train_logmask_grad(&c, l), want, (size_t)n, GRAD_TOL);
+                worst = e > worst ? e : worst;
+            }
+            free(want);
+        }
+    }
+    if (test_verbose()) fprintf(stderr, "    worst relative error %.2e\n", worst);
+
+    ps.destroy(&ps);
+    mlm_ctx_free(&mc);
+    bert_train_ctx_free(&c);
+    st_close(&fx);
+    free(ids), free(types), free(off32), free(labels), free(off), free(logmask), free(inj), free(frac);
+    free(want_logits), free(lossv), free(probs), free(dlogits), free(garena), free(d_out), free(mlm_arena), free(mlm_grad);
+    bert_weights_free_layout(&g);
+    bert_model_free(&m);
+}
+
+#define MIXED "1,5,17,40"
+
+TEST(grad_parity_dense) {
+    grad_case("--layers 2 --hidden 32 --heads 2 --inter 64 --seed 1", MIXED, 1, NULL, "input", "");
+}
+
+TEST(grad_parity_shapes) {
+    grad_case("--layers 3 --hidden 48 --heads 4 --inter 96 --seed 2", "3,9,64", 0, NULL, "input", "");
+    grad_case("--layers 1 --hidden 16 --heads 1 --inter 40 --seed 3", "2,2,7,1", 1, NULL, "input", "");
+}
+
+TEST(grad_parity_soft_mask_and_injected_grads) {
+    grad_case("--layers 3 --hidden 32 --heads 4 --inter 64 --seed 4", MIXED, 1, NULL, "input", "softmask inject");
+}
+
+TEST(grad_parity_dropped_at_input) {
+    grad_case("--layers 4 --hidden 32 --heads 2 --inter 64 --seed 5", "2,9,30,33", 1, "1:0.5,2:0.3,3:0.7", "input",
+              "softmask inject");
+}
+
+TEST(grad_parity_dropped_after_attention) {
+    grad_case("--layers 3 --hidden 32 --heads 2 --inter 48 --seed 6", "2,9,30", 0, "0:0.5,1:0.6", "attention",
+              "softmask");
+}
+
+TEST(grad_parity_dropped_to_cls_only) {
+    grad_case("--layers 3 --hidden 24 --heads 3 --inter 48 --seed 7", "1,2,20", 0, "0:0.5,1:0", "input", "inject");
+}
+
+TEST(grad_parity_mlm_head) {
+    grad_case("--layers 2 --hidden 32 --heads 2 --inter 64 --seed 8", "3,12,25", 1, NULL, "input", "mlm");
+}
