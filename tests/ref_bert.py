@@ -12,6 +12,11 @@ independently of the C code: one sequence at a time (no packing), float64.
       'schedule' rule of engine/prune.h), and writes FILE (safetensors) with the inputs
       (input_ids, token_type_ids, offsets), the logits, and for the embeddings and every
       layer the packed hidden states (hidden_emb, hidden_<l>) and surviving positions.
+  ref_bert.py make ... --adapler
+      also adds random AdapLeR Contribution Predictors and etas (engine/adapler.h names)
+  ref_bert.py run ... --adapler [--eta-scale S]
+      drops tokens with AdapLeR's rule before every layer: CP softmax score < eta_l / n_l
+      (also writes cp_score_<l>: the live tokens' scores, packed)
   ref_bert.py check-saved --model DIR --like DIR2
       loads a model saved by the C side by tensor name and checks every tensor equals the
       original's (exit 1 otherwise).
@@ -94,6 +99,14 @@ def make(a):
         if a.dtype == "F16":
             v = v.astype(np.float16)
         tensors[n] = v
+    if a.adapler:
+        for l in range(L):
+            p = f"adapler.predictor.{l}."
+            tensors[p + "dense1.weight"] = (0.3 * rng.standard_normal((32, H))).astype(np.float32)
+            tensors[p + "dense1.bias"] = (0.1 * rng.standard_normal(32)).astype(np.float32)
+            tensors[p + "dense2.weight"] = (0.5 * rng.standard_normal((1, 32))).astype(np.float32)
+            tensors[p + "dense2.bias"] = np.zeros(1, np.float32)
+        tensors["adapler.eta"] = rng.uniform(0.3, 0.9, L).astype(np.float32)
     st_io.save(os.path.join(a.out, "model.safetensors"), tensors,
                bf16=set(shapes) if a.dtype == "BF16" else ())
     with open(os.path.join(a.out, "vocab.txt"), "w") as f:
@@ -108,8 +121,20 @@ def load_model(d):
     for k, v in raw.items():
         if v.dtype.kind in "iu":
             continue
-        W[canonical(k)] = torch.tensor(v.astype(np.float64))
+        W[k if k.startswith("adapler.") else canonical(k)] = torch.tensor(v.astype(np.float64))
     return cfg, W
+
+
+def adapler_keep(W, l, x, eta_scale):
+    """AdapLeR's rule before layer l (adapler-method.md 4.3): CP scores, softmax over the
+    live rows, keep [CLS] and rows with score >= eta_l / n."""
+    p = f"adapler.predictor.{l}."
+    z = gelu(x @ W[p + "dense1.weight"].T + W[p + "dense1.bias"]) @ W[p + "dense2.weight"].T + W[p + "dense2.bias"]
+    c = torch.softmax(z[:, 0], dim=0)
+    delta = float(W["adapler.eta"][l]) * eta_scale / x.shape[0]
+    keep = [0] + [i for i in range(1, x.shape[0]) if float(c[i]) >= delta]
+    margin = min([abs(float(c[i]) - delta) / delta for i in range(1, x.shape[0])], default=1.0)
+    return keep, c, margin
 
 
 def gelu(x):
@@ -127,8 +152,9 @@ def schedule_keep(n, f):
     return [0] + [i for i in range(1, n) if math.floor(i * f) != math.floor((i - 1) * f)]
 
 
-def forward_one(cfg, W, ids, types, frac, point):
-    """One sequence.  Returns logits and per-stage (hidden, positions)."""
+def forward_one(cfg, W, ids, types, frac, point, adapler=None):
+    """One sequence.  Returns logits and per-stage (hidden, positions); with adapler =
+    (eta_scale, scores_out) AdapLeR's rule drops rows before every layer."""
     H, A, eps = cfg["hidden_size"], cfg["num_attention_heads"], cfg.get("layer_norm_eps", 1e-12)
     dh = H // A
     n = len(ids)
@@ -146,6 +172,10 @@ def forward_one(cfg, W, ids, types, frac, point):
         p = f"bert.encoder.layer.{l}."
         if point == "input" and frac[l] < 1.0:
             keep = schedule_keep(x.shape[0], frac[l])
+            x, pos = x[keep], [pos[i] for i in keep]
+        if adapler is not None:
+            keep, c, margin = adapler_keep(W, l, x, adapler[0])
+            adapler[1].append((l, c, margin))
             x, pos = x[keep], [pos[i] for i in keep]
         n = x.shape[0]
         q = lin(x, p + "attention.self.query").view(n, A, dh).transpose(0, 1)
@@ -179,6 +209,7 @@ def run(a):
     lengths = [int(s) for s in a.lengths.split(",")]
     all_ids, all_types, offsets, logits = [], [], [0], []
     stages_all = [[] for _ in range(L + 1)]
+    cp_scores, min_margin = [[] for _ in range(L)], 1.0
     for n in lengths:
         ids = [2] + list(rng.integers(5, V, size=n - 1)) if n > 1 else [2]
         types = [0] * n
@@ -187,7 +218,12 @@ def run(a):
             ids[cut - 1] = 3
             ids[n - 1] = 3
             types = [0] * cut + [1] * (n - cut)
-        lg, st = forward_one(cfg, W, torch.tensor(ids), torch.tensor(types), frac, a.point)
+        scores = []
+        lg, st = forward_one(cfg, W, torch.tensor(ids), torch.tensor(types), frac, a.point,
+                             (a.eta_scale, scores) if a.adapler else None)
+        for l, c, margin in scores:
+            cp_scores[l].append(c.numpy())
+            min_margin = min(min_margin, margin)
         all_ids += ids
         all_types += types
         offsets.append(offsets[-1] + n)
@@ -201,6 +237,12 @@ def run(a):
         out["hidden_" + name] = np.concatenate([s[0].numpy() for s in per_seq]).astype(np.float32)
         out["positions_" + name] = np.array([p for s in per_seq for p in s[1]], np.int32)
         out["offsets_" + name] = np.cumsum([0] + [len(s[1]) for s in per_seq]).astype(np.int32)
+    if a.adapler:
+        for l in range(L):
+            out[f"cp_score_{l}"] = np.concatenate(cp_scores[l]).astype(np.float32)
+        # how close the nearest keep decision came to its threshold (relative); a C run may
+        # legitimately decide differently only when this is at float rounding level
+        out["min_margin"] = np.array([min_margin], np.float32)
     st_io.save(a.out, out)
 
 
@@ -246,6 +288,7 @@ def main():
     m.add_argument("--ln-style", default="weight", choices=["weight", "gamma"])
     m.add_argument("--no-prefix", action="store_true")
     m.add_argument("--dtype", default="F32", choices=["F32", "F16", "BF16"])
+    m.add_argument("--adapler", action="store_true")
     r = sub.add_parser("run")
     r.add_argument("--model", required=True)
     r.add_argument("--out", required=True)
@@ -254,6 +297,8 @@ def main():
     r.add_argument("--seed", type=int, default=1)
     r.add_argument("--schedule", default="")
     r.add_argument("--point", default="input", choices=["input", "attention"])
+    r.add_argument("--adapler", action="store_true")
+    r.add_argument("--eta-scale", type=float, default=1.0)
     c = sub.add_parser("check-saved")
     c.add_argument("--model", required=True)
     c.add_argument("--like", required=True)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "bert.h"
+#include "adapler.h"
 #include "gemm.h"
 #include "common.h"
 #include "test.h"
@@ -77,16 +78,21 @@ static void hook(void *user, int layer, const float *x, int T, const int *off, c
 /* Make a model with the reference, run both, compare.  `make_args` go to `ref_bert.py make`,
  * `run_args` to `ref_bert.py run`; schedule/point configure the C strategy the same way. */
 static void parity_case(const char *make_args, const char *lengths, int pairs, const char *schedule,
-                        const char *point, int batch_size) {
+                        const char *point, int batch_size, double eta_scale) {
     const char *dir = test_tmpdir();
     REQUIRE(test_python("ref_bert.py", "make --out %s/model %s", dir, make_args) == 0);
-    REQUIRE(test_python("ref_bert.py", "run --model %s/model --out %s/fx.safetensors --lengths %s %s %s%s --point %s",
+    char adapler_args[64] = "";
+    if (eta_scale >= 0) snprintf(adapler_args, sizeof adapler_args, "--adapler --eta-scale %.17g", eta_scale);
+    REQUIRE(test_python("ref_bert.py", "run --model %s/model --out %s/fx.safetensors --lengths %s %s %s%s --point %s %s",
                         dir, dir, lengths, pairs ? "--pairs" : "", schedule ? "--schedule " : "",
-                        schedule ? schedule : "", point) == 0);
+                        schedule ? schedule : "", point, adapler_args) == 0);
     char path[4200];
     bert_model m;
+    st_file st;
     snprintf(path, sizeof path, "%s/model", dir);
-    REQUIRE(bert_model_load(&m, path, 0, NULL) == ADP_OK);
+    REQUIRE(bert_model_load(&m, path, 0, &st) == ADP_OK);
+    adapler_weights aw = {0};
+    adapler_trace trace = {0};
     hook_state hs = {.L = m.cfg.layers, .H = m.cfg.hidden};
     snprintf(path, sizeof path, "%s/fx.safetensors", dir);
     REQUIRE(st_open(&hs.fx, path) == ADP_OK);
@@ -116,6 +122,17 @@ static void parity_case(const char *make_args, const char *lengths, int pairs, c
                                       !strcmp(point, "input") ? PRUNE_AT_INPUT : PRUNE_AFTER_ATTENTION) == ADP_OK);
         have_ps = 1;
     }
+    if (eta_scale >= 0) {
+        REQUIRE(adapler_weights_load(&aw, &st, m.cfg.layers, m.cfg.hidden) == ADP_OK);
+        REQUIRE(adapler_strategy_create(&ps, &aw, eta_scale, &trace) == ADP_OK);
+        have_ps = 1;
+        /* a keep decision this close to its threshold may round either way */
+        const st_tensor *mm = st_find(&hs.fx, "min_margin");
+        float margin;
+        int64_t one[1] = {1};
+        REQUIRE(mm && st_read_f32(&hs.fx, mm, &margin, one, 1) == ADP_OK);
+        REQUIRE(margin > 1e-4f);
+    }
     /* logits of the whole set, batch by batch; the hook only checks when the whole set
      * runs as one batch (the fixture's hidden states are packed over all sequences) */
     float *logits = mallocCheck(sizeof(float) * (size_t)n_seq * m.cfg.num_labels);
@@ -142,6 +159,29 @@ static void parity_case(const char *make_args, const char *lengths, int pairs, c
     }
     if (bs == n_seq)
         for (int l = -1; l < m.cfg.layers; l++) CHECK_MSG(hs.stage_seen[l + 1], "stage %d not checked", l);
+    if (eta_scale >= 0 && bs == n_seq) {
+        /* the CPs' scores of the live rows before every layer, against the reference's */
+        for (int l = 0; l < m.cfg.layers; l++) {
+            char tn[64];
+            int32_t *pos = NULL, *poff = NULL;
+            int64_t np = 0, npo = 0;
+            if (l == 0) snprintf(tn, sizeof tn, "positions_emb");
+            else snprintf(tn, sizeof tn, "positions_%d", l - 1);
+            REQUIRE(read_i32(&hs.fx, tn, &pos, &np) == ADP_OK);
+            if (l == 0) snprintf(tn, sizeof tn, "offsets_emb");
+            else snprintf(tn, sizeof tn, "offsets_%d", l - 1);
+            REQUIRE(read_i32(&hs.fx, tn, &poff, &npo) == ADP_OK);
+            float *want_s = mallocCheck(sizeof(float) * (size_t)(np ? np : 1)), *got_s = mallocCheck(sizeof(float) * (size_t)(np ? np : 1));
+            snprintf(tn, sizeof tn, "cp_score_%d", l);
+            int64_t shp[1] = {np};
+            REQUIRE(st_read_f32(&hs.fx, st_find(&hs.fx, tn), want_s, shp, 1) == ADP_OK);
+            for (int sq = 0; sq < n_seq; sq++)
+                for (int r = poff[sq]; r < poff[sq + 1]; r++)
+                    got_s[r] = trace.score[(size_t)l * trace.n_tokens + (size_t)off[sq] + (size_t)pos[r]];
+            test_compare(tn, got_s, want_s, (size_t)np, 1e-5);
+            free(want_s), free(got_s), free(pos), free(poff);
+        }
+    }
     const st_tensor *lt = st_find(&hs.fx, "logits");
     REQUIRE(lt);
     float *want = mallocCheck(sizeof(float) * (size_t)n_seq * m.cfg.num_labels);
@@ -151,45 +191,48 @@ static void parity_case(const char *make_args, const char *lengths, int pairs, c
     if (test_verbose()) fprintf(stderr, "    max abs error: logits %.2e, hidden %.2e\n", e, hs.max_err);
     free(want), free(logits), free(frac), free(off), free(ids), free(types), free(off32);
     if (have_ps) ps.destroy(&ps);
+    adapler_weights_free(&aw);
+    adapler_trace_free(&trace);
     bert_ctx_free(&ctx);
     st_close(&hs.fx);
+    st_close(&st);
     bert_model_free(&m);
 }
 
 static const char *MIXED = "1,2,3,9,17,64,100,128,200,255,511,512";
 
 TEST(parity_L2_H64_A4_mixed_lengths_pairs) {
-    parity_case("--layers 2 --hidden 64 --heads 4 --inter 256 --seed 1", MIXED, 1, NULL, "input", 0);
+    parity_case("--layers 2 --hidden 64 --heads 4 --inter 256 --seed 1", MIXED, 1, NULL, "input", 0, -1);
 }
 
 TEST(parity_L4_H128_A2_gamma_beta_no_prefix) {
     parity_case("--layers 4 --hidden 128 --heads 2 --inter 512 --seed 2 --ln-style gamma --no-prefix", MIXED, 1, NULL,
-                "input", 0);
+                "input", 0, -1);
 }
 
 TEST(parity_L3_H96_A6_odd_intermediate) {
-    parity_case("--layers 3 --hidden 96 --heads 6 --inter 200 --seed 3 --eps 1e-5", MIXED, 0, NULL, "input", 0);
+    parity_case("--layers 3 --hidden 96 --heads 6 --inter 200 --seed 3 --eps 1e-5", MIXED, 0, NULL, "input", 0, -1);
 }
 
 TEST(parity_small_batches_match_one_batch) {
-    parity_case("--layers 2 --hidden 64 --heads 4 --inter 256 --seed 4", "5,1,40,12,7,3,90,2", 1, NULL, "input", 3);
+    parity_case("--layers 2 --hidden 64 --heads 4 --inter 256 --seed 4", "5,1,40,12,7,3,90,2", 1, NULL, "input", 3, -1);
 }
 
 TEST(parity_f16_and_bf16_checkpoints) {
-    parity_case("--layers 2 --hidden 64 --heads 4 --inter 128 --seed 5 --dtype F16", "1,8,33", 1, NULL, "input", 0);
-    parity_case("--layers 2 --hidden 64 --heads 4 --inter 128 --seed 6 --dtype BF16", "1,8,33", 1, NULL, "input", 0);
+    parity_case("--layers 2 --hidden 64 --heads 4 --inter 128 --seed 5 --dtype F16", "1,8,33", 1, NULL, "input", 0, -1);
+    parity_case("--layers 2 --hidden 64 --heads 4 --inter 128 --seed 6 --dtype BF16", "1,8,33", 1, NULL, "input", 0, -1);
 }
 
 TEST(parity_pruned_at_layer_input) {
-    parity_case("--layers 4 --hidden 128 --heads 2 --inter 512 --seed 7", MIXED, 1, "1:0.5,3:0.3", "input", 0);
+    parity_case("--layers 4 --hidden 128 --heads 2 --inter 512 --seed 7", MIXED, 1, "1:0.5,3:0.3", "input", 0, -1);
 }
 
 TEST(parity_pruned_after_attention) {
-    parity_case("--layers 4 --hidden 128 --heads 2 --inter 512 --seed 8", MIXED, 1, "0:0.5,2:0.7", "attention", 0);
+    parity_case("--layers 4 --hidden 128 --heads 2 --inter 512 --seed 8", MIXED, 1, "0:0.5,2:0.7", "attention", 0, -1);
 }
 
 TEST(parity_pruned_to_cls_only) {
-    parity_case("--layers 3 --hidden 96 --heads 6 --inter 200 --seed 9", "1,2,50", 0, "0:0.5,1:0", "input", 0);
+    parity_case("--layers 3 --hidden 96 --heads 6 --inter 200 --seed 9", "1,2,50", 0, "0:0.5,1:0", "input", 0, -1);
 }
 
 TEST(parity_plain_sgemm_path) {
@@ -197,7 +240,7 @@ TEST(parity_plain_sgemm_path) {
      * AVX-512 take); it must agree with the reference just the same. */
     setenv("ADAPLER_GEMM", "blas", 1);
     REQUIRE(!gemm_packed_enabled());
-    parity_case("--layers 3 --hidden 96 --heads 6 --inter 200 --seed 10", MIXED, 1, "1:0.6", "input", 0);
+    parity_case("--layers 3 --hidden 96 --heads 6 --inter 200 --seed 10", MIXED, 1, "1:0.6", "input", 0, -1);
 }
 
 TEST(parity_keepall_strategy_is_exactly_dense) {
@@ -228,4 +271,17 @@ TEST(parity_keepall_strategy_is_exactly_dense) {
     }
     bert_ctx_free(&c1), bert_ctx_free(&c2);
     bert_model_free(&m);
+}
+
+TEST(parity_adapler_hard_removal) {
+    /* AdapLeR's rule before every layer, in packed batches, against the reference running
+     * each sequence alone; at two eta scales (heavy and light pruning). */
+    parity_case("--layers 3 --hidden 64 --heads 4 --inter 128 --seed 11 --adapler", MIXED, 1, NULL, "input", 0, 1.0);
+}
+
+TEST(parity_adapler_light_pruning_small_batches) {
+    parity_case("--layers 4 --hidden 64 --heads 2 --inter 96 --seed 12 --adapler", "1,7,33,64,150,3", 0, NULL, "input",
+                0, 0.2);
+    parity_case("--layers 4 --hidden 64 --heads 2 --inter 96 --seed 12 --adapler", "1,7,33,64,150,3", 0, NULL, "input",
+                2, 0.2);
 }
