@@ -62,7 +62,7 @@ def canonical(name):
 
 def make(a):
     rng = np.random.default_rng(a.seed)
-    V, P, C = 300, 512, 3
+    V, P, C = 300, 512, a.labels
     H, I, L = a.hidden, a.inter, a.layers
     cfg = {"model_type": "bert", "vocab_size": V, "hidden_size": H, "num_hidden_layers": L,
            "num_attention_heads": a.heads, "intermediate_size": I, "hidden_act": "gelu",
@@ -289,6 +289,7 @@ def main():
     m.add_argument("--no-prefix", action="store_true")
     m.add_argument("--dtype", default="F32", choices=["F32", "F16", "BF16"])
     m.add_argument("--adapler", action="store_true")
+    m.add_argument("--labels", type=int, default=3)
     r = sub.add_parser("run")
     r.add_argument("--model", required=True)
     r.add_argument("--out", required=True)
