@@ -82,4 +82,36 @@ deps:
 clean:
 	rm -rf build bin
 
+# ---- Trained models (README "Training").  Long runs, nice'd; each writes its log into its
+# directory under models/ (not in git).  `make models/small-pretrained` pretrains the small
+# backbone with MLM on the datasets' train text; `make models/DATASET-small` fine-tunes it on
+# DATASET; `make models/DATASET-small-scratch` trains the same shape from random weights with
+# the same vocabulary.  A run is done when its pretrain.json / train.json exists. ----
+TRAIN_THREADS ?= 2
+TRAIN_NICE    ?= nice -n 10
+PRETRAIN_ARGS ?= --config small --epochs 10
+FT_ARGS_sst2          := --epochs 5 --max-len 128 --lr 1e-4
+FT_ARGS_agnews        := --epochs 5 --max-len 128 --lr 1e-4
+FT_ARGS_hatexplain    := --epochs 5 --max-len 128 --lr 1e-4
+FT_ARGS_eraser_movies := --epochs 10 --max-len 512 --batch 16 --lr 1e-4
+FT_DATASETS := sst2 agnews hatexplain eraser_movies
+
+.PHONY: models/small-pretrained $(FT_DATASETS:%=models/%-small) $(FT_DATASETS:%=models/%-small-scratch)
+models/small-pretrained: models/small-pretrained/pretrain.json
+models/small-pretrained/pretrain.json: | $(BINDIR)/adapler
+	@mkdir -p $(@D)
+	$(TRAIN_NICE) $(BINDIR)/adapler pretrain --out $(@D) $(PRETRAIN_ARGS) --threads $(TRAIN_THREADS) 2> $(@D)/log.txt
+
+$(FT_DATASETS:%=models/%-small): models/%-small: models/%-small/train.json
+models/%-small/train.json: models/small-pretrained/pretrain.json | $(BINDIR)/adapler
+	@mkdir -p $(@D)
+	$(TRAIN_NICE) $(BINDIR)/adapler train --dataset $* --out $(@D) --init models/small-pretrained $(FT_ARGS_$*) \
+		--threads $(TRAIN_THREADS) 2> $(@D)/log.txt
+
+$(FT_DATASETS:%=models/%-small-scratch): models/%-small-scratch: models/%-small-scratch/train.json
+models/%-small-scratch/train.json: models/small-pretrained/pretrain.json | $(BINDIR)/adapler
+	@mkdir -p $(@D)
+	$(TRAIN_NICE) $(BINDIR)/adapler train --dataset $* --out $(@D) --config small \
+		--vocab models/small-pretrained/vocab.txt $(FT_ARGS_$*) --threads $(TRAIN_THREADS) 2> $(@D)/log.txt
+
 -include $(DEPS)

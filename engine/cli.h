@@ -14,6 +14,8 @@ int cmd_tokenize(int argc, char **argv); /* engine/cmd_tokenize.c */
 int cmd_vocab(int argc, char **argv);    /* engine/cmd_vocab.c */
 int cmd_data(int argc, char **argv);     /* engine/cmd_data.c */
 int cmd_eraser(int argc, char **argv);   /* eraser/cmd_eraser.c */
+int cmd_train(int argc, char **argv);    /* engine/cmd_train.c */
+int cmd_pretrain(int argc, char **argv); /* engine/cmd_pretrain.c */
 
 /* Helpers shared by the subcommands. */
 /* Parse a whole decimal integer in [lo, hi]; on failure print "<cmd>: <opt>: ..." and

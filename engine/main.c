@@ -20,6 +20,8 @@ static const command COMMANDS[] = {
     {"vocab", cmd_vocab, "learn a WordPiece vocabulary from text"},
     {"data", cmd_data, "dataset statistics, tokenizer benchmark, JSON-lines export"},
     {"eraser", cmd_eraser, "ERASER rationale data: validate it, score results as metrics.py"},
+    {"train", cmd_train, "fine-tune a sequence classifier on a dataset (or time training steps)"},
+    {"pretrain", cmd_pretrain, "masked-language-model pretraining of a BERT on the datasets' text"},
 };
 
 static void usage(FILE *f) {

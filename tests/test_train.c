@@ -333,3 +333,96 @@ TEST(grad_parity_dropped_to_cls_only) {
 TEST(grad_parity_mlm_head) {
     grad_case("--layers 2 --hidden 32 --heads 2 --inter 64 --seed 8", "3,12,25", 1, NULL, "input", "mlm");
 }
+
+/* ---- dropout: the PyTorch parity runs without it, so check the gradient with dropout on
+ * against finite differences of the same function (same seed = same masks) ---- */
+
+static int fd_logmask(void *user, const bert_layer_view *v) {
+    (void)user;
+    for (int t = 0; t < v->T; t++) v->key_logmask[t] = -0.5f * (float)(v->pos[t] % 3); /* a fixed soft mask */
+    return ADP_OK;
+}
+
+#define REQUIRE_RET(x)                                                                     \
+    do {                                                                                   \
+        if (!(x)) {                                                                        \
+            test_fail(__FILE__, __LINE__, "REQUIRE(%s)", #x);                              \
+            return NAN;                                                                    \
+        }                                                                                  \
+    } while (0)
+
+static double fd_loss(bert_train_ctx *c, const bert_model *m, const bert_batch *b, const bert_train_opts *o,
+                      const int32_t *labels) {
+    REQUIRE_RET(bert_train_forward(c, m, b, o) == ADP_OK);
+    const int C = m->cfg.num_labels;
+    double loss = 0;
+    for (int s = 0; s < b->n_seq; s++) {
+        const float *z = c->logits + (size_t)s * C;
+        double mx = z[0], sum = 0;
+        for (int k = 1; k < C; k++) mx = z[k] > mx ? z[k] : mx;
+        for (int k = 0; k < C; k++) sum += exp(z[k] - mx);
+        loss += (log(sum) + mx - z[labels[s]]) / b->n_seq;
+    }
+    return loss;
+}
+
+TEST(grad_with_dropout_matches_finite_differences) {
+    bert_config cfg;
+    bert_config_init(&cfg, 50, 16, 2, 2, 32, 64, 3);
+    cfg.init_range = 0.3f;
+    bert_model m;
+    bert_model_alloc(&m, &cfg);
+    bert_config_free(&cfg);
+    bert_model_init_random(&m, 11);
+    bert_model_unpack(&m);
+    int32_t ids[40], labels[3] = {0, 2, 1};
+    int off[4] = {0, 7, 25, 40};
+    unsigned rs = 5;
+    for (int t = 0; t < 40; t++) ids[t] = 5 + (int32_t)(test_rand(&rs) % 45);
+    bert_batch b = {.n_seq = 3, .ids = ids, .types = NULL, .off = off};
+    float frac[2] = {1.0f, 0.6f};
+    prune_strategy ps;
+    REQUIRE(prune_schedule_create(&ps, 2, frac, PRUNE_AT_INPUT) == ADP_OK);
+    bert_train_opts o = {.hidden_dropout = 0.3f, .attn_dropout = 0.2f, .seed = 99, .prune = &ps,
+                         .layer_input = fd_logmask};
+    bert_train_ctx c;
+    bert_train_ctx_init(&c);
+    REQUIRE(bert_train_forward(&c, &m, &b, &o) == ADP_OK);
+    float probs[9], lossv[3], dlog[9] = {0};
+    softmax_xent_forward(lossv, probs, c.logits, labels, 3, 3);
+    softmax_xent_backward(dlog, probs, labels, 1.0f / 3, 3, 3);
+    float *garena = callocCheck(m.n_params, sizeof(float));
+    bert_weights g;
+    bert_weights_point(&g, &m.cfg, garena);
+    REQUIRE(bert_train_backward(&c, &m, &g, dlog, NULL) == ADP_OK);
+    /* a few random directions over all parameters */
+    float *w0 = mallocCheck(sizeof(float) * m.n_params), *u = mallocCheck(sizeof(float) * m.n_params);
+    memcpy(w0, m.arena, sizeof(float) * m.n_params);
+    double worst = 0;
+    for (int k = 0; k < 3; k++) {
+        double dir = 0, norm = 0;
+        for (size_t i = 0; i < m.n_params; i++) u[i] = test_randf(&rs), norm += (double)u[i] * u[i];
+        norm = sqrt(norm);
+        for (size_t i = 0; i < m.n_params; i++) u[i] = (float)(u[i] / norm), dir += (double)garena[i] * u[i];
+        const double eps = 2e-3;
+        for (size_t i = 0; i < m.n_params; i++) m.arena[i] = w0[i] + (float)eps * u[i];
+        double lp = fd_loss(&c, &m, &b, &o, labels);
+        for (size_t i = 0; i < m.n_params; i++) m.arena[i] = w0[i] - (float)eps * u[i];
+        double lm = fd_loss(&c, &m, &b, &o, labels);
+        memcpy(m.arena, w0, sizeof(float) * m.n_params);
+        double num = (lp - lm) / (2 * eps), e = fabs(num - dir) / fabs(dir);
+        if (test_verbose()) fprintf(stderr, "    direction %d: analytic %.6g, finite differences %.6g (rel %.2e)\n", k, dir, num, e);
+        CHECK_MSG(e < 1e-2, "direction %d: analytic %.6g vs finite differences %.6g", k, dir, num);
+        worst = e > worst ? e : worst;
+    }
+    /* a different dropout seed changes the loss (the masks are live) */
+    o.seed = 100;
+    double l2 = fd_loss(&c, &m, &b, &o, labels);
+    o.seed = 99;
+    CHECK(fabs(l2 - fd_loss(&c, &m, &b, &o, labels)) > 1e-4);
+    ps.destroy(&ps);
+    bert_train_ctx_free(&c);
+    bert_weights_free_layout(&g);
+    free(garena), free(w0), free(u);
+    bert_model_free(&m);
+}
