@@ -6,7 +6,7 @@ time (no packing), float64, autograd for every gradient.
 
   ref_train.py grads --out DIR --layers L --hidden H --heads A --inter I --lengths 1,7,30
                      [--seed S] [--pairs] [--schedule l:f,...] [--point input|attention]
-                     [--softmask] [--inject] [--mlm]
+                     [--softmask] [--inject] [--mlm] [--saliency]
       writes DIR/model (config.json, model.safetensors; with --mlm the MLM head too) and
       DIR/fx.safetensors holding the inputs and what the C side must reproduce:
         input_ids, token_type_ids, offsets, labels        the packed batch
@@ -21,7 +21,8 @@ time (no packing), float64, autograd for every gradient.
         dlogmask_<l>          d loss / d logmask at layer l (same rows)
         positions_<l>         original positions of those rows
       loss = mean over sequences of CE(logits, label)  [+ mean over masked tokens of the MLM CE]
-             [+ the inject term].  Dropout off.
+             [+ the inject term].  With --saliency instead loss = sum over sequences of
+             logits[label]: the dhidden_<l> are then d logit_c / d h_l.  Dropout off.
   ref_train.py steps --model DIR --fx FILE --out FILE --steps N --lr LR --warmup W --total T
                      --wd WD --clip C [--eps E]
       N steps of torch.optim.AdamW (weight decay on 2-D weights only) on the batch of FILE
@@ -206,7 +207,10 @@ def grads(a):
         inj = None if inject is None else [inject[l][o0:o0 + n] for l in range(L)]
         logits, hfin, pos, extra = forward_seq(cfg, W, torch.tensor(ids), torch.tensor(types), frac, a.point, lm, inj,
                                                taps)
-        loss = loss + torch.nn.functional.cross_entropy(logits[None], torch.tensor([y])) / len(lengths) + extra
+        if a.saliency:
+            loss = loss + logits[y] + extra
+        else:
+            loss = loss + torch.nn.functional.cross_entropy(logits[None], torch.tensor([y])) / len(lengths) + extra
         logits_all.append(logits.detach().numpy())
         ml = [-1] * n
         if a.mlm:
@@ -267,7 +271,7 @@ def steps(a):
         for s in range(n_seq):
             sl = slice(offs[s], offs[s + 1])
             taps = [[] for _ in range(L)]
-            logits, _, _, _ = forward_seq(cfg, W, torch.tensor(ids[sl]), torch.tensor(types[sl]), frac, "input", None,
+            logits, _, _, _ = forward_seq(cfg, W, torch.tensor(ids[sl]).long(), torch.tensor(types[sl]).long(), frac, "input", None,
                                           None, taps)
             loss = loss + torch.nn.functional.cross_entropy(logits[None], torch.tensor([int(labels[s])])) / n_seq
         loss.backward()
@@ -294,6 +298,7 @@ def main():
     g.add_argument("--softmask", action="store_true")
     g.add_argument("--inject", action="store_true")
     g.add_argument("--mlm", action="store_true")
+    g.add_argument("--saliency", action="store_true")
     s = sub.add_parser("steps")
     s.add_argument("--model", required=True)
     s.add_argument("--fx", required=True)

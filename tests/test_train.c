@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <omp.h>
+
 #include "bert_train.h"
 #include "common.h"
 #include "dropout.h"
@@ -139,10 +141,11 @@ static void grad_case(const char *model_args, const char *lengths, int pairs, co
                       const char *flags) {
     const char *dir = test_tmpdir();
     int softmask = strstr(flags, "softmask") != NULL, inject = strstr(flags, "inject") != NULL;
-    int mlm = strstr(flags, "mlm") != NULL;
-    REQUIRE(test_python("ref_train.py", "grads --out %s %s --lengths %s %s %s%s --point %s %s %s %s", dir, model_args,
-                        lengths, pairs ? "--pairs" : "", schedule ? "--schedule " : "", schedule ? schedule : "",
-                        point, softmask ? "--softmask" : "", inject ? "--inject" : "", mlm ? "--mlm" : "") == 0);
+    int mlm = strstr(flags, "mlm") != NULL, saliency = strstr(flags, "saliency") != NULL;
+    REQUIRE(test_python("ref_train.py", "grads --out %s %s --lengths %s %s %s%s --point %s %s %s %s %s", dir,
+                        model_args, lengths, pairs ? "--pairs" : "", schedule ? "--schedule " : "",
+                        schedule ? schedule : "", point, softmask ? "--softmask" : "", inject ? "--inject" : "",
+                        mlm ? "--mlm" : "", saliency ? "--saliency" : "") == 0);
     char path[4096];
     snprintf(path, sizeof path, "%s/model", dir);
     bert_model m;
@@ -188,7 +191,10 @@ static void grad_case(const char *model_args, const char *lengths, int pairs, co
     bert_batch b = {.n_seq = n_seq, .ids = ids, .types = types, .off = off};
     bert_train_ctx c;
     bert_train_ctx_init(&c);
-    REQUIRE(bert_train_forward(&c, &m, &b, &o) == ADP_OK);
+    if (saliency) /* d logit_label / d h_l: its own forward, then the same comparisons */
+        REQUIRE(bert_logit_grads(&c, &m, &b, labels, &o) == ADP_OK);
+    else
+        REQUIRE(bert_train_forward(&c, &m, &b, &o) == ADP_OK);
     float *want_logits = read_f32(&fx, "logits", NULL);
     check_rel("logits", c.logits, want_logits, (size_t)n_seq * C, 1e-4);
 
@@ -219,10 +225,10 @@ static void grad_case(const char *model_args, const char *lengths, int pairs, co
         mlm_backward(&mc, &hg, g.word_emb, d_out, &hw, m.w.word_emb, 1.0f);
         free(rows), free(tg), free(ml);
     }
-    REQUIRE(bert_train_backward(&c, &m, &g, dlogits, d_out) == ADP_OK);
+    if (!saliency) REQUIRE(bert_train_backward(&c, &m, &g, dlogits, d_out) == ADP_OK);
     CHECK_INT(hk.calls_fwd, L);
     CHECK_INT(hk.calls_bwd, L);
-    if (!inject) {
+    if (!inject && !saliency) {
         float *want_loss = read_f32(&fx, "loss", NULL);
         if (want_loss) CHECK_NEAR(loss, want_loss[0], 1e-4 * fabs(want_loss[0]) + 1e-6);
         free(want_loss);
@@ -233,7 +239,7 @@ static void grad_case(const char *model_args, const char *lengths, int pairs, co
     int np = bert_param_list(cfg, &m.w, &pl);
     double worst = 0;
     char name[200];
-    for (int i = 0; i < np; i++) {
+    for (int i = 0; i < np && !saliency; i++) {
         snprintf(name, sizeof name, "grad.%s", pl[i].name);
         int64_t n;
         float *want = read_f32(&fx, name, &n);
@@ -328,6 +334,11 @@ TEST(grad_parity_dropped_after_attention) {
 
 TEST(grad_parity_dropped_to_cls_only) {
     grad_case("--layers 3 --hidden 24 --heads 3 --inter 48 --seed 7", "1,2,20", 0, "0:0.5,1:0", "input", "inject");
+}
+
+TEST(saliency_grads_match_autograd) {
+    /* d logit_c / d h_l (bert_logit_grads), with tokens dropped and a soft mask */
+    grad_case("--layers 3 --hidden 32 --heads 2 --inter 64 --seed 9", MIXED, 1, "1:0.5", "input", "saliency softmask");
 }
 
 TEST(grad_parity_mlm_head) {
@@ -425,4 +436,193 @@ TEST(grad_with_dropout_matches_finite_differences) {
     bert_weights_free_layout(&g);
     free(garena), free(w0), free(u);
     bert_model_free(&m);
+}
+
+/* ---- AdamW: a few full steps (forward, backward, clipping, AdamW, schedule) against
+ * torch.optim.AdamW + clip_grad_norm_ + LambdaLR on the same batch ---- */
+
+TEST(adamw_steps_match_torch) {
+    const char *dir = test_tmpdir();
+    REQUIRE(test_python("ref_train.py", "grads --out %s --layers 2 --hidden 32 --heads 2 --inter 64 --seed 12 --lengths 3,10,21 --pairs",
+                        dir) == 0);
+    REQUIRE(test_python("ref_train.py", "steps --model %s/model --fx %s/fx.safetensors --out %s/after.safetensors --steps 4 "
+                        "--lr 1e-3 --warmup 2 --total 10 --wd 0.1 --clip 0.5 --eps 1e-6", dir, dir, dir) == 0);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/model", dir);
+    bert_model m;
+    REQUIRE(bert_model_load(&m, path, 0, NULL) == ADP_OK);
+    bert_model_unpack(&m);
+    float *w0 = mallocCheck(sizeof(float) * m.n_params);
+    memcpy(w0, m.arena, sizeof(float) * m.n_params);
+    snprintf(path, sizeof path, "%s/fx.safetensors", dir);
+    st_file fx;
+    REQUIRE(st_open(&fx, path) == ADP_OK);
+    int64_t n_off = 0;
+    int32_t *ids = read_i32(&fx, "input_ids", NULL), *types = read_i32(&fx, "token_type_ids", NULL);
+    int32_t *off32 = read_i32(&fx, "offsets", &n_off), *labels = read_i32(&fx, "labels", NULL);
+    REQUIRE(ids && types && off32 && labels);
+    st_close(&fx);
+    const int n_seq = (int)n_off - 1, C = m.cfg.num_labels;
+    int off[16];
+    for (int s = 0; s <= n_seq; s++) off[s] = off32[s];
+    bert_batch b = {.n_seq = n_seq, .ids = ids, .types = types, .off = off};
+    float *garena = callocCheck(m.n_params, sizeof(float));
+    bert_weights g;
+    bert_weights_point(&g, &m.cfg, garena);
+    adamw opt;
+    adamw_init(&opt, 0.9f, 0.999f, 1e-6f, 0.1f);
+    adamw_add_bert(&opt, &m, garena, 0);
+    bert_train_ctx c;
+    bert_train_ctx_init(&c);
+    float probs[64], lossv[16], dlog[64];
+    for (int step = 0; step < 4; step++) {
+        REQUIRE(bert_train_forward(&c, &m, &b, NULL) == ADP_OK);
+        softmax_xent_forward(lossv, probs, c.logits, labels, n_seq, C);
+        memset(dlog, 0, sizeof dlog);
+        softmax_xent_backward(dlog, probs, labels, 1.0f / (float)n_seq, n_seq, C);
+        grad_zero(&opt);
+        REQUIRE(bert_train_backward(&c, &m, &g, dlog, NULL) == ADP_OK);
+        double norm = grad_clip(&opt, 0.5);
+        if (test_verbose()) fprintf(stderr, "    step %d: grad norm %.4f, lr %.3g\n", step, norm, lr_linear_schedule(1e-3, step, 2, 10));
+        if (step == 0) CHECK(norm > 0.5); /* clipping is exercised */
+        adamw_step(&opt, (float)lr_linear_schedule(1e-3, step, 2, 10));
+    }
+    snprintf(path, sizeof path, "%s/after.safetensors", dir);
+    REQUIRE(st_open(&fx, path) == ADP_OK);
+    bert_param *pl;
+    int np = bert_param_list(&m.cfg, &m.w, &pl);
+    double worst = 0;
+    for (int i = 0; i < np; i++) {
+        int64_t n;
+        float *want = read_f32(&fx, pl[i].name, &n);
+        if (!want) continue;
+        size_t at = (size_t)(pl[i].ptr - m.arena);
+        float *dc = mallocCheck(sizeof(float) * (size_t)n), *dt = mallocCheck(sizeof(float) * (size_t)n);
+        for (int64_t k = 0; k < n; k++) dc[k] = pl[i].ptr[k] - w0[at + k], dt[k] = want[k] - w0[at + k];
+        char what[160];
+        snprintf(what, sizeof what, "update of %s", pl[i].name);
+        if (!strstr(pl[i].name, "attention.self.key.bias")) { /* zero gradient in theory: eps-dominated */
+            double e = check_rel(what, dc, dt, (size_t)n, 1e-3);
+            worst = e > worst ? e : worst;
+        }
+        free(want), free(dc), free(dt);
+    }
+    if (test_verbose()) fprintf(stderr, "    worst relative error of the parameter updates %.2e\n", worst);
+    free(pl);
+    st_close(&fx);
+    bert_train_ctx_free(&c);
+    bert_weights_free_layout(&g);
+    adamw_free(&opt);
+    free(garena), free(w0), free(ids), free(types), free(off32), free(labels);
+    bert_model_free(&m);
+}
+
+/* ---- kernels against their naive twins ---- */
+
+static void fill(float *x, size_t n, unsigned *s, float scale) {
+    for (size_t i = 0; i < n; i++) x[i] = scale * test_randf(s);
+}
+
+TEST(linear_backward_matches_naive) {
+    unsigned s = 3;
+    const int n = 37, in = 70, out = 45;
+    float *dout = mallocCheck(sizeof(float) * n * out), *inp = mallocCheck(sizeof(float) * n * in);
+    float *w = mallocCheck(sizeof(float) * out * in);
+    fill(dout, (size_t)n * out, &s, 1), fill(inp, (size_t)n * in, &s, 1), fill(w, (size_t)out * in, &s, 1);
+    float *a[3], *b[3];
+    size_t sz[3] = {(size_t)n * in, (size_t)out * in, (size_t)out};
+    for (int k = 0; k < 3; k++) {
+        a[k] = mallocCheck(sizeof(float) * sz[k]), b[k] = mallocCheck(sizeof(float) * sz[k]);
+        fill(a[k], sz[k], &s, 1); /* both accumulate onto the same non-zero start */
+        memcpy(b[k], a[k], sizeof(float) * sz[k]);
+    }
+    linear_backward(a[0], a[1], a[2], dout, inp, w, n, in, out);
+    linear_backward_naive(b[0], b[1], b[2], dout, inp, w, n, in, out);
+    test_compare("dinp", a[0], b[0], sz[0], 1e-4);
+    test_compare("dw", a[1], b[1], sz[1], 1e-4);
+    test_compare("db", a[2], b[2], sz[2], 1e-4);
+    for (int k = 0; k < 3; k++) free(a[k]), free(b[k]);
+    free(dout), free(inp), free(w);
+}
+
+TEST(layernorm_backward_matches_naive) {
+    unsigned s = 4;
+    const int n = 300, d = 48; /* several row blocks */
+    float *x = mallocCheck(sizeof(float) * n * d), *dout = mallocCheck(sizeof(float) * n * d), g[48], y[48 * 300];
+    float mean[300], rstd[300], b0[48] = {0};
+    fill(x, (size_t)n * d, &s, 3), fill(dout, (size_t)n * d, &s, 1), fill(g, d, &s, 1);
+    for (int i = 0; i < n * d; i++) x[i] += 2.0f;
+    layernorm_forward(y, mean, rstd, x, g, b0, n, d, 1e-12f);
+    float *da = callocCheck((size_t)n * d, sizeof(float)), *db_ = callocCheck((size_t)n * d, sizeof(float));
+    float ga[48] = {0}, gb[48] = {0}, ba[48] = {0}, bb[48] = {0};
+    layernorm_backward(da, ga, ba, dout, x, mean, rstd, g, n, d);
+    layernorm_backward_naive(db_, gb, bb, dout, x, g, n, d, 1e-12f);
+    test_compare("dinp", da, db_, (size_t)n * d, 1e-4);
+    test_compare("dg", ga, gb, d, 1e-3);
+    test_compare("db", ba, bb, d, 1e-3);
+    free(x), free(dout), free(da), free(db_);
+}
+
+TEST(attention_backward_matches_naive) {
+    unsigned s = 5;
+    const int d = 24, A = 3, n_seq = 3, off[4] = {0, 1, 9, 40}, T = 40;
+    float *qkv = mallocCheck(sizeof(float) * T * 3 * d), *dctx = mallocCheck(sizeof(float) * T * d), lm[40];
+    fill(qkv, (size_t)T * 3 * d, &s, 1.5f), fill(dctx, (size_t)T * d, &s, 1);
+    for (int t = 0; t < T; t++) lm[t] = -2.0f * (float)(test_rand(&s) % 3);
+    size_t prob_off[3], po = 0;
+    for (int q = 0; q < n_seq; q++) prob_off[q] = po, po += (size_t)A * (off[q + 1] - off[q]) * (off[q + 1] - off[q]);
+    float *probs = mallocCheck(sizeof(float) * po), *ctx = mallocCheck(sizeof(float) * T * d);
+    float *scratch = mallocCheck(sizeof(float) * ((size_t)omp_get_max_threads() * 2 * 31 * 31 + (size_t)A * T));
+    for (int k = 0; k < 2; k++) {
+        float p = k ? 0.25f : 0.0f;
+        attention_forward_train(ctx, probs, prob_off, qkv, off, n_seq, d, A, 0.4f, lm, p, 77, scratch);
+        float *ga = mallocCheck(sizeof(float) * T * 3 * d), *gb = mallocCheck(sizeof(float) * T * 3 * d);
+        float la[40] = {0}, lb[40] = {0};
+        attention_backward(ga, la, dctx, qkv, probs, prob_off, off, n_seq, d, A, 0.4f, p, 77, scratch);
+        attention_backward_naive(gb, lb, dctx, qkv, probs, prob_off, off, n_seq, d, A, 0.4f, p, 77);
+        test_compare(k ? "dqkv (dropout 0.25)" : "dqkv", ga, gb, (size_t)T * 3 * d, 1e-4);
+        test_compare(k ? "dlogmask (dropout 0.25)" : "dlogmask", la, lb, T, 1e-4);
+        free(ga), free(gb);
+    }
+    free(qkv), free(dctx), free(probs), free(ctx), free(scratch);
+}
+
+TEST(elementwise_backward_kernels) {
+    /* gelu' against a central difference of the libm GELU */
+    float x[200], dx[200], one[200];
+    for (int i = 0; i < 200; i++) x[i] = -6.0f + 12.0f * (float)i / 199.0f, one[i] = 1.0f;
+    gelu_backward(dx, x, one, 200);
+    double worst = 0;
+    for (int i = 0; i < 200; i++) {
+        double h = 1e-3, num = ((double)gelu_naive(x[i] + (float)h) - gelu_naive(x[i] - (float)h)) / (2 * h);
+        worst = fmax(worst, fabs(num - dx[i]));
+    }
+    CHECK_MSG(worst < 2e-3, "gelu' vs central difference: %g", worst);
+    /* embeddings: repeated ids accumulate */
+    const int n = 6, d = 40;
+    int32_t ids[6] = {3, 1, 3, 3, 0, 1}, pos[6] = {0, 1, 2, 0, 1, 2}, types[6] = {0, 0, 1, 1, 0, 1};
+    float dout[240], dw[4 * 40] = {0}, dp[3 * 40] = {0}, dt[2 * 40] = {0};
+    unsigned s = 9;
+    fill(dout, 240, &s, 1);
+    embedding_backward(dw, dp, dt, dout, ids, pos, types, n, d);
+    for (int i = 0; i < d; i++) {
+        CHECK_NEAR(dw[3 * d + i], dout[0 * d + i] + dout[2 * d + i] + dout[3 * d + i], 1e-6);
+        CHECK_NEAR(dp[1 * d + i], dout[1 * d + i] + dout[4 * d + i], 1e-6);
+        CHECK_NEAR(dt[1 * d + i], dout[2 * d + i] + dout[3 * d + i] + dout[5 * d + i], 1e-6);
+        CHECK_NEAR(dw[2 * d + i], 0.0, 0);
+    }
+    /* dropout: rate, scaling, and the backward uses the forward's mask */
+    const size_t N = 200000;
+    float *a = mallocCheck(sizeof(float) * N), *b = mallocCheck(sizeof(float) * N);
+    for (size_t i = 0; i < N; i++) a[i] = 1.0f;
+    dropout_forward(b, a, N, 0.1f, 1234);
+    size_t zeros = 0, same = 0;
+    for (size_t i = 0; i < N; i++) zeros += b[i] == 0.0f;
+    CHECK_MSG(fabs((double)zeros / N - 0.1) < 0.005, "dropped %zu of %zu", zeros, N);
+    float *c2 = mallocCheck(sizeof(float) * N);
+    dropout_backward(c2, a, N, 0.1f, 1234);
+    for (size_t i = 0; i < N; i++) same += c2[i] == b[i];
+    CHECK_INT(same, N);
+    CHECK_NEAR(b[zeros == N ? 0 : 0] == 0.0f ? 1.0f / 0.9f : b[0], 1.0f / 0.9f, 1e-6);
+    free(a), free(b), free(c2);
 }
