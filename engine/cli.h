@@ -10,6 +10,7 @@ typedef int (*cli_cmd_fn)(int argc, char **argv);
 int cmd_predict(int argc, char **argv);  /* engine/cmd_predict.c */
 int cmd_bench(int argc, char **argv);    /* engine/cmd_bench.c */
 int cmd_eval(int argc, char **argv);     /* engine/cmd_eval.c */
+int cmd_saliency(int argc, char **argv); /* engine/cmd_saliency.c */
 int cmd_tokenize(int argc, char **argv); /* engine/cmd_tokenize.c */
 int cmd_vocab(int argc, char **argv);    /* engine/cmd_vocab.c */
 int cmd_data(int argc, char **argv);     /* engine/cmd_data.c */

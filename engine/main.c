@@ -15,6 +15,7 @@ typedef struct {
 static const command COMMANDS[] = {
     {"predict", cmd_predict, "run a classifier on JSONL input, JSONL out"},
     {"eval", cmd_eval, "accuracy, FLOPs and measured wall-clock speedup of a pruning method"},
+    {"saliency", cmd_saliency, "gradient x input saliency targets of a split, cached by the model"},
     {"bench", cmd_bench, "time the forward pass of a random model of a given shape"},
     {"tokenize", cmd_tokenize, "WordPiece-encode JSON lines of text (BERT's tokenizer)"},
     {"vocab", cmd_vocab, "learn a WordPiece vocabulary from text"},

@@ -18,7 +18,8 @@
  * file size, JSON syntax, each entry's fields and types, dtype names, non-negative shapes,
  * offsets inside the data section and consistent with shape and dtype, no overlaps, no holes.
  *
- * The writer emits the same layout with "__metadata__": {"format": "pt"} (which PyTorch /
+ * __metadata__ must map strings to strings (st_meta reads them).
+ * The writer emits the same layout with "__metadata__": {"format": "pt", ...} (which PyTorch /
  * transformers expect) and pads the header with spaces to a multiple of 8 bytes so the
  * data section is aligned. */
 #include "safetensors.h"
@@ -153,6 +154,24 @@ int st_open(st_file *f, const char *path) {
     int count = 0;
     for (cJSON *e = root->child; e; e = e->next)
         if (strcmp(e->string, "__metadata__") != 0) count++;
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(root, "__metadata__");
+    if (meta && !cJSON_IsObject(meta)) {
+        adp_seterr("%s: __metadata__ is not an object", path);
+        goto fail;
+    }
+    if (meta) {
+        int nm = cJSON_GetArraySize(meta);
+        f->meta = callocCheck((size_t)(2 * nm + 1), sizeof(char *));
+        for (const cJSON *e = meta->child; e; e = e->next) {
+            if (!cJSON_IsString(e)) {
+                adp_seterr("%s: __metadata__ value of '%s' is not a string", path, e->string);
+                goto fail;
+            }
+            f->meta[2 * f->n_meta] = strdupCheck(e->string);
+            f->meta[2 * f->n_meta + 1] = strdupCheck(e->valuestring);
+            f->n_meta++;
+        }
+    }
     f->tensors = callocCheck((size_t)count, sizeof(st_tensor));
     for (cJSON *e = root->child; e; e = e->next) {
         if (!strcmp(e->string, "__metadata__")) continue;
@@ -189,6 +208,8 @@ fail:
 
 void st_close(st_file *f) {
     for (int i = 0; i < f->n_tensors; i++) free(f->tensors[i].name);
+    for (int i = 0; i < 2 * f->n_meta; i++) free(f->meta[i]);
+    free(f->meta);
     free(f->tensors);
     if (f->map) munmap(f->map, f->size);
     if (f->fd >= 0) close(f->fd);
@@ -200,6 +221,12 @@ void st_close(st_file *f) {
 const st_tensor *st_find(const st_file *f, const char *name) {
     for (int i = 0; i < f->n_tensors; i++)
         if (!strcmp(f->tensors[i].name, name)) return &f->tensors[i];
+    return NULL;
+}
+
+const char *st_meta(const st_file *f, const char *key) {
+    for (int i = 0; i < f->n_meta; i++)
+        if (!strcmp(f->meta[2 * i], key)) return f->meta[2 * i + 1];
     return NULL;
 }
 
@@ -296,6 +323,13 @@ int st_read_i32(const st_file *f, const st_tensor *t, int32_t *dst, int64_t n) {
 
 void st_writer_init(st_writer *w) { memset(w, 0, sizeof *w); }
 
+void st_writer_meta(st_writer *w, const char *key, const char *value) {
+    ASSERT(w->n_meta < 16 && strcmp(key, "format") != 0);
+    w->meta[2 * w->n_meta] = strdupCheck(key);
+    w->meta[2 * w->n_meta + 1] = strdupCheck(value);
+    w->n_meta++;
+}
+
 void st_writer_add(st_writer *w, const char *name, st_dtype dtype, const void *data, int ndim, const int64_t *shape) {
     ASSERT(ndim <= ST_MAX_DIMS);
     if (w->n == w->cap) w->t = reallocCheck(w->t, sizeof(st_out_tensor) * (size_t)(w->cap = w->cap ? 2 * w->cap : 64));
@@ -311,6 +345,7 @@ int st_writer_finish(st_writer *w, const char *path) {
     cJSON *root = cJSON_CreateObject();
     cJSON *meta = cJSON_AddObjectToObject(root, "__metadata__");
     cJSON_AddStringToObject(meta, "format", "pt");
+    for (int i = 0; i < w->n_meta; i++) cJSON_AddStringToObject(meta, w->meta[2 * i], w->meta[2 * i + 1]);
     size_t at = 0;
     for (int i = 0; i < w->n; i++) {
         st_out_tensor *t = &w->t[i];
@@ -358,6 +393,7 @@ int st_writer_finish(st_writer *w, const char *path) {
     free(tmp);
     cJSON_free(json);
     free(w->t);
+    for (int i = 0; i < 2 * w->n_meta; i++) free(w->meta[i]);
     memset(w, 0, sizeof *w);
     return ok ? ADP_OK : ADP_ERR;
 }

@@ -27,6 +27,8 @@ typedef struct {
     size_t data_size;
     st_tensor *tensors;
     int n_tensors;
+    char **meta; /* __metadata__ as key, value, key, value, ... (n_meta pairs) */
+    int n_meta;
 } st_file;
 
 const char *st_dtype_name(st_dtype d);
@@ -39,6 +41,8 @@ int st_open(st_file *f, const char *path);
 void st_close(st_file *f);
 /* The tensor with this exact name, or NULL. */
 const st_tensor *st_find(const st_file *f, const char *name);
+/* A string of the header's __metadata__, or NULL. */
+const char *st_meta(const st_file *f, const char *key);
 int64_t st_numel(const st_tensor *t);
 /* Copy a floating tensor (F32, F16, BF16 or F64) into dst as F32, after checking that its
  * shape is exactly shape[0..ndim).  Errors name the tensor and both shapes. */
@@ -59,10 +63,14 @@ typedef struct {
 typedef struct {
     st_out_tensor *t;
     int n, cap;
+    char *meta[32]; /* key, value pairs for __metadata__ (copied) */
+    int n_meta;
 } st_writer;
 
 void st_writer_init(st_writer *w);
 void st_writer_add(st_writer *w, const char *name, st_dtype dtype, const void *data, int ndim, const int64_t *shape);
+/* Add a __metadata__ string (at most 16 pairs; "format" is always "pt"). */
+void st_writer_meta(st_writer *w, const char *key, const char *value);
 /* Write (tensors in the order added) to path; atomic (tmp + rename).  Frees the list. */
 int st_writer_finish(st_writer *w, const char *path);
 
