@@ -43,6 +43,12 @@ void adapler_weights_pack(adapler_weights *a) {
     }
 }
 
+void adapler_weights_unpack(adapler_weights *a) {
+    free(a->packed);
+    a->packed = NULL;
+    for (int l = 0; l < a->n_layers; l++) a->dense1[l].packed = NULL;
+}
+
 void adapler_weights_init_random(adapler_weights *a, uint64_t seed) {
     adp_rng r;
     rng_seed(&r, seed);

@@ -61,6 +61,8 @@ int adapler_weights_load(adapler_weights *a, const st_file *st, int n_layers, in
 int adapler_weights_extra(const adapler_weights *a, bert_extra_tensor **out);
 /* Repack the first CP layers after their weights change (training). */
 void adapler_weights_pack(adapler_weights *a);
+/* Drop the packed copies (before the weights change again). */
+void adapler_weights_unpack(adapler_weights *a);
 void adapler_weights_free(adapler_weights *a);
 
 /* CP logits z (T) of rows h (T, H) for layer l; work: T * 32 floats. */

@@ -16,6 +16,7 @@ int cmd_vocab(int argc, char **argv);    /* engine/cmd_vocab.c */
 int cmd_data(int argc, char **argv);     /* engine/cmd_data.c */
 int cmd_eraser(int argc, char **argv);   /* eraser/cmd_eraser.c */
 int cmd_train(int argc, char **argv);    /* engine/cmd_train.c */
+int cmd_train_adapler(int argc, char **argv); /* engine/adapler_fit.c (train --method adapler) */
 int cmd_pretrain(int argc, char **argv); /* engine/cmd_pretrain.c */
 
 /* Helpers shared by the subcommands. */

@@ -20,7 +20,8 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: adapler train --dataset NAME --out DIR [--init DIR | --config NAME] [options] [dataset options]\n"
-            "       adapler train --bench [--config NAME] [--batch B] [--seq N] [--threads T] [--min-time S]\n\n"
+            "       adapler train --bench [--config NAME] [--batch B] [--seq N] [--threads T] [--min-time S]\n"
+            "       adapler train --method adapler --init FINETUNED_DIR ...   (see adapler train --method adapler --help)\n\n"
             "Fine-tune BertForSequenceClassification on the train split of a dataset, evaluate on the dev\n"
             "split after every epoch and keep the best epoch (by dev accuracy) in DIR in Hugging Face layout\n"
             "(config.json with id2label, model.safetensors, vocab.txt) with DIR/train.json (settings and\n"
@@ -338,6 +339,17 @@ static void subset(packed_tokens *pk, size_t max_train, uint64_t seed, size_t **
 }
 
 int cmd_train(int argc, char **argv) {
+    /* --method selects what is trained: the plain classifier (none) or AdapLeR */
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--method")) {
+            if (!strcmp(argv[i + 1], "adapler")) return cmd_train_adapler(argc, argv);
+            if (strcmp(argv[i + 1], "none") != 0) {
+                fprintf(stderr, "train: --method %s: expected none or adapler\n", argv[i + 1]);
+                return 2;
+            }
+            memmove(argv + i, argv + i + 2, sizeof(char *) * (size_t)(argc - i - 2));
+            argc -= 2, i--;
+        }
     train_args a = {.config = "small", .epochs = 5, .seed = 1, .batch = 32, .max_len = 128, .vocab_size = 8000,
                     .eval_batch = 64, .seq = 128, .lr = 1e-4, .warmup = 0.06, .wd = 0.01, .clip = 1.0, .dropout = -1,
                     .min_time = 5.0};

@@ -1,0 +1,500 @@
+/* adapler_fit.c: `adapler train --method adapler`: train AdapLeR's Contribution
+ * Predictors, thresholds and encoder jointly from a fine-tuned model (adapler-method.md
+ * section 4), keeping the fastest epoch whose dev accuracy is within a point of the
+ * fine-tuned model's. */
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "adapler.h"
+#include "adapler_train.h"
+#include "bert.h"
+#include "cli.h"
+#include "common.h"
+#include "dataset.h"
+#include "flops.h"
+#include "ops.h"
+#include "optim.h"
+#include "rng.h"
+#include "saliency.h"
+#include "train_util.h"
+#include "wordpiece.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: adapler train --method adapler --init FINETUNED_DIR --dataset NAME --out DIR\n"
+            "                     [--gamma G] [--phi P] [options] [dataset options]\n\n"
+            "Train AdapLeR (Modarressi et al., ACL 2022) from a fine-tuned classifier: a Contribution\n"
+            "Predictor before every layer, trained towards the fine-tuned model's gradient x input\n"
+            "saliency (computed once and cached in FINETUNED_DIR, see `adapler saliency`), one learned\n"
+            "threshold eta per layer, and the encoder, with soft token removal whose sharpness lambda\n"
+            "rises from 10 to 1e5 over the epochs (log-linearly; 10, 100, ..., 1e5 for 5 epochs).\n"
+            "Encoder and predictors minimise task loss + gamma * predictor loss (AdamW); the etas\n"
+            "minimise task loss + phi * sum of soft lengths (Adam).  After every epoch the dev split\n"
+            "is evaluated with hard removal; the fastest epoch (FLOPs) whose dev accuracy is within\n"
+            "--tolerance of the fine-tuned model's is kept in DIR (the model, plus the predictors and\n"
+            "etas as extra tensors, see engine/adapler.h), with DIR/train.json.  One JSON line on\n"
+            "stdout at the end: dev_accuracy, finetuned_dev_accuracy, flops_speedup, layer_tokens, eta,\n"
+            "best_epoch, within_tolerance, seconds, tokens_per_s.\n\n"
+            "  --gamma G        weight of the predictor loss (default 0.005; the reference: 0.005 for\n"
+            "                   SST-2, 0.1 for AG News)\n"
+            "  --phi P          weight of the length loss (default 0.0005; the reference: 0.0005 for\n"
+            "                   SST-2, 0.1 for AG News); larger gives shorter sequences\n"
+            "  --epochs E       (default 5)\n"
+            "  --lr LR          peak learning rate of encoder and predictors (default 1e-4)\n"
+            "  --eta-lr LR      peak learning rate of the etas (default 5e-4)\n"
+            "  --lambda A:B     soft-removal sharpness of the first and last epoch (default 10:1e5)\n"
+            "  --tolerance T    accuracy the kept epoch may lose against the fine-tuned model (0.01)\n"
+            "  --batch N        sequences per batch (default 32)\n"
+            "  --max-len N      truncate to N pieces (default 128)\n"
+            "  --dropout P      hidden dropout (default 0.1; attention dropout is off, as in the reference)\n"
+            "  --warmup F, --wd WD, --clip C, --max-train N, --seed S, --threads T, --eval-batch N\n"
+            "                   as for `adapler train`\n\n%s",
+            DATASET_OPTS_HELP);
+}
+
+typedef struct {
+    const char *init, *out;
+    long epochs, batch, max_len, seed, threads, max_train, eval_batch;
+    double gamma, phi, lr, eta_lr, lam0, lam1, tol, warmup, wd, clip, dropout;
+} fit_args;
+
+typedef struct {
+    int32_t *ids, *types, *labels;
+    int *off;
+    float *sal;
+    size_t cap_tok, cap_seq;
+} fit_batch;
+
+static void fill(fit_batch *fb, bert_batch *b, const packed_tokens *pk, const float *sal, const size_t *idx, size_t n) {
+    size_t tok = 0;
+    for (size_t i = 0; i < n; i++) tok += pk->seq_off[idx[i] + 1] - pk->seq_off[idx[i]];
+    if (tok > fb->cap_tok) {
+        fb->cap_tok = tok;
+        fb->ids = reallocCheck(fb->ids, sizeof(int32_t) * tok), fb->types = reallocCheck(fb->types, sizeof(int32_t) * tok);
+        fb->sal = reallocCheck(fb->sal, sizeof(float) * tok);
+    }
+    if (n > fb->cap_seq) {
+        fb->cap_seq = n;
+        fb->off = reallocCheck(fb->off, sizeof(int) * (n + 1)), fb->labels = reallocCheck(fb->labels, sizeof(int32_t) * n);
+    }
+    size_t at = 0;
+    fb->off[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t a = pk->seq_off[idx[i]], e = pk->seq_off[idx[i] + 1];
+        memcpy(fb->ids + at, pk->ids + a, sizeof(int32_t) * (e - a));
+        memcpy(fb->types + at, pk->type_ids + a, sizeof(int32_t) * (e - a));
+        if (sal) memcpy(fb->sal + at, sal + a, sizeof(float) * (e - a));
+        at += e - a;
+        fb->off[i + 1] = (int)at;
+        fb->labels[i] = pk->labels[idx[i]];
+    }
+    *b = (bert_batch){.n_seq = (int)n, .ids = fb->ids, .types = fb->types, .off = fb->off};
+}
+
+/* Dev scores with hard removal (ps NULL: dense). */
+typedef struct {
+    double acc, f1, flops, flops_dense;
+    double *layer_tokens; /* (L) means */
+} dev_scores;
+
+static int evaluate(dev_scores *d, const bert_model *m, const packed_tokens *pk, const prune_strategy *ps, int batch) {
+    bert_ctx ctx;
+    bert_ctx_init(&ctx);
+    fit_batch fb = {0};
+    const int L = m->cfg.layers, C = m->cfg.num_labels;
+    int32_t *pred = mallocCheck(sizeof(int32_t) * (pk->n_seq ? pk->n_seq : 1));
+    size_t *idx = mallocCheck(sizeof(size_t) * (size_t)batch);
+    d->flops = d->flops_dense = 0;
+    for (int l = 0; l < L; l++) d->layer_tokens[l] = 0;
+    int rc = ADP_OK;
+    for (size_t s0 = 0; s0 < pk->n_seq && rc == ADP_OK; s0 += (size_t)batch) {
+        size_t n = ADP_MIN((size_t)batch, pk->n_seq - s0);
+        for (size_t i = 0; i < n; i++) idx[i] = s0 + i;
+        bert_batch b;
+        fill(&fb, &b, pk, NULL, idx, n);
+        bert_run_opts o = {.prune = ps, .batch_first = (int)s0};
+        const bert_result *r;
+        if ((rc = bert_forward(&ctx, m, &b, &o, &r)) != ADP_OK) break;
+        for (size_t i = 0; i < n; i++) {
+            int best = 0;
+            for (int k = 1; k < C; k++)
+                if (r->logits[i * C + k] > r->logits[i * C + best]) best = k;
+            pred[s0 + i] = best;
+            d->flops += r->flops[i];
+            d->flops_dense += flops_dense(&m->cfg, b.off[i + 1] - b.off[i]);
+            for (int l = 0; l < L; l++) d->layer_tokens[l] += r->layer_tokens[i * L + l];
+        }
+    }
+    if (rc == ADP_OK) {
+        train_scores(pk->labels, pred, pk->n_seq, C, &d->acc, &d->f1);
+        for (int l = 0; l < L; l++) d->layer_tokens[l] /= (double)(pk->n_seq ? pk->n_seq : 1);
+    }
+    free(pred), free(idx), free(fb.ids), free(fb.types), free(fb.labels), free(fb.off), free(fb.sal);
+    bert_ctx_free(&ctx);
+    return rc;
+}
+
+static int parse_args(fit_args *a, dataset_opts *dopt, int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        int r = dataset_opts_parse(dopt, argc, argv, &i);
+        if (r < 0) {
+            fprintf(stderr, "train: %s\n", adp_errmsg());
+            return 2;
+        }
+        if (r) continue;
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define OPT(name) (!strcmp(s, name) && v && (i++, 1))
+        if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
+            usage(stdout);
+            return 1;
+        } else if (OPT("--method")) {
+            if (strcmp(v, "adapler") != 0) {
+                fprintf(stderr, "train: --method %s: this path trains adapler\n", v);
+                return 2;
+            }
+        } else if (OPT("--init")) a->init = v;
+        else if (OPT("--out")) a->out = v;
+        else if (OPT("--gamma")) { if (!cli_parse_double("train", s, v, 0, 1e6, &a->gamma)) return 2; }
+        else if (OPT("--phi")) { if (!cli_parse_double("train", s, v, 0, 1e6, &a->phi)) return 2; }
+        else if (OPT("--epochs")) { if (!cli_parse_int("train", s, v, 1, 1000, &a->epochs)) return 2; }
+        else if (OPT("--lr")) { if (!cli_parse_double("train", s, v, 0, 1, &a->lr)) return 2; }
+        else if (OPT("--eta-lr")) { if (!cli_parse_double("train", s, v, 0, 1, &a->eta_lr)) return 2; }
+        else if (OPT("--tolerance")) { if (!cli_parse_double("train", s, v, 0, 1, &a->tol)) return 2; }
+        else if (OPT("--batch")) { if (!cli_parse_int("train", s, v, 1, 1 << 20, &a->batch)) return 2; }
+        else if (OPT("--max-len")) { if (!cli_parse_int("train", s, v, 2, 512, &a->max_len)) return 2; }
+        else if (OPT("--seed")) { if (!cli_parse_int("train", s, v, 0, 1L << 62, &a->seed)) return 2; }
+        else if (OPT("--threads")) { if (!cli_parse_int("train", s, v, 1, 1024, &a->threads)) return 2; }
+        else if (OPT("--max-train")) { if (!cli_parse_int("train", s, v, 1, 1L << 40, &a->max_train)) return 2; }
+        else if (OPT("--eval-batch")) { if (!cli_parse_int("train", s, v, 1, 1 << 16, &a->eval_batch)) return 2; }
+        else if (OPT("--warmup")) { if (!cli_parse_double("train", s, v, 0, 1, &a->warmup)) return 2; }
+        else if (OPT("--wd")) { if (!cli_parse_double("train", s, v, 0, 1, &a->wd)) return 2; }
+        else if (OPT("--clip")) { if (!cli_parse_double("train", s, v, 0, 1e9, &a->clip)) return 2; }
+        else if (OPT("--dropout")) { if (!cli_parse_double("train", s, v, 0, 0.95, &a->dropout)) return 2; }
+        else if (OPT("--lambda")) {
+            char extra;
+            if (sscanf(v, "%lf:%lf%c", &a->lam0, &a->lam1, &extra) != 2 || !(a->lam0 > 0) || !(a->lam1 >= a->lam0) ||
+                a->lam1 > 1e12) {
+                fprintf(stderr, "train: --lambda: expected A:B with 0 < A <= B <= 1e12, got '%s'\n", v);
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "train: unknown or incomplete option '%s' for --method adapler (try --method adapler --help)\n", s);
+            return 2;
+        }
+#undef OPT
+    }
+    if (!a->init || !a->out || !dopt->name) {
+        fprintf(stderr, "train: --method adapler needs --init FINETUNED_DIR, --dataset NAME and --out DIR\n");
+        return 2;
+    }
+    return 0;
+}
+
+int cmd_train_adapler(int argc, char **argv) {
+    fit_args a = {.epochs = 5, .batch = 32, .max_len = 128, .seed = 1, .eval_batch = 64, .gamma = 0.005,
+                  .phi = 0.0005, .lr = 1e-4, .eta_lr = 5e-4, .lam0 = 10, .lam1 = 1e5, .tol = 0.01, .warmup = 0.06,
+                  .wd = 0.01, .clip = 1.0, .dropout = 0.1};
+    dataset_opts dopt;
+    dataset_opts_init(&dopt);
+    int pr = parse_args(&a, &dopt, argc, argv);
+    if (pr) return pr == 1 ? 0 : pr;
+    adp_set_threads((int)a.threads);
+    if (mkdir(a.out, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "train: %s: cannot create directory: %s\n", a.out, strerror(errno));
+        return 1;
+    }
+    double t_start = adp_now();
+    int rc = 1, have_m = 0, have_tr = 0, have_dev = 0, have_wp = 0, L = 0;
+    bert_model m;
+    st_file st;
+    dataset train, dev;
+    wordpiece wp;
+    packed_tokens pk_tr = {0}, pk_dev = {0};
+    float *sal = NULL, *garena = NULL, *best_copy = NULL, *best_cp = NULL;
+    size_t *sel = NULL, *bidx = NULL;
+    int *lengths = NULL;
+    char *history = strdupCheck("");
+    adapler_weights aw = {0}, ag = {0};
+    adapler_train_state ts;
+    adapler_train_state_init(&ts);
+    bert_train_ctx tc;
+    bert_train_ctx_init(&tc);
+    adamw opt_a = {0}, opt_b = {0};
+    int have_opt = 0;
+    bert_weights gw = {0};
+    fit_batch fb = {0};
+    float *probs = NULL, *lossv = NULL, *dlogits = NULL;
+    double *ltok = NULL, *best_ltok = NULL, *best_any_ltok = NULL;
+
+    if (bert_model_load(&m, a.init, 0, &st) != ADP_OK) goto done;
+    have_m = 1;
+    st_close(&st);
+    L = m.cfg.layers;
+    if (!m.vocab_path) {
+        adp_seterr("%s: no vocab.txt next to the model", a.init);
+        goto done;
+    }
+    if (dataset_load(&train, &dopt, SPLIT_TRAIN) != ADP_OK) goto done;
+    have_tr = 1;
+    if (dataset_load(&dev, &dopt, SPLIT_DEV) != ADP_OK) goto done;
+    have_dev = 1;
+    if (train.n_labels != m.cfg.num_labels) {
+        adp_seterr("%s has %d labels but %s has %d outputs", train.name, train.n_labels, a.init, m.cfg.num_labels);
+        goto done;
+    }
+    if (wordpiece_load(&wp, m.vocab_path, 1) != ADP_OK) goto done;
+    have_wp = 1;
+    if (a.max_len > m.cfg.max_pos) a.max_len = m.cfg.max_pos;
+    if (dataset_pack(&pk_tr, &train, &wp, (size_t)a.max_len) != ADP_OK ||
+        dataset_pack(&pk_dev, &dev, &wp, (size_t)a.max_len) != ADP_OK)
+        goto done;
+
+    /* the fine-tuned model's dev accuracy: the reference for checkpoint selection */
+    ltok = mallocCheck(sizeof(double) * (size_t)L);
+    dev_scores ft = {.layer_tokens = ltok};
+    if (evaluate(&ft, &m, &pk_dev, NULL, (int)a.eval_batch) != ADP_OK) goto done;
+    fprintf(stderr, "train: fine-tuned model %s: dev accuracy %.4f\n", a.init, ft.acc);
+
+    /* saliency targets of the train split (cached in the fine-tuned model's directory) */
+    {
+        saliency_key key = {.dataset = train.name, .split = "train", .cls = "gold", .max_len = a.max_len};
+        char path[4096];
+        if (saliency_key_model(&key, a.init) != ADP_OK) goto done;
+        saliency_cache_path(path, sizeof path, a.init, train.name, "train", a.max_len);
+        int computed = 0;
+        double t0 = adp_now();
+        if (saliency_cached(&sal, &computed, path, &key, &m, &pk_tr, pk_tr.labels, 32, 1) != ADP_OK) goto done;
+        fprintf(stderr, "train: saliency targets %s (%s, %.1f s)\n", path, computed ? "computed" : "cached",
+                adp_now() - t0);
+    }
+
+    /* predictors, optimizers */
+    adapler_weights_alloc(&aw, L, m.cfg.hidden);
+    adapler_weights_init_random(&aw, (uint64_t)a.seed + 17);
+    adapler_weights_alloc(&ag, L, m.cfg.hidden);
+    garena = alignedCheck(sizeof(float) * m.n_params);
+    memset(garena, 0, sizeof(float) * m.n_params);
+    bert_weights_point(&gw, &m.cfg, garena);
+    adamw_init(&opt_a, 0.9f, 0.999f, 1e-12f, (float)a.wd);
+    adamw_add_bert(&opt_a, &m, garena, 0);
+    for (int l = 0; l < L; l++) {
+        char name[64];
+        snprintf(name, sizeof name, "adapler.predictor.%d.dense1.weight", l);
+        adamw_add(&opt_a, name, aw.cp[l].w1, ag.cp[l].w1, (size_t)ADAPLER_CP_DIM * m.cfg.hidden, 0);
+        snprintf(name, sizeof name, "adapler.predictor.%d.dense1.bias", l);
+        adamw_add(&opt_a, name, aw.cp[l].b1, ag.cp[l].b1, ADAPLER_CP_DIM, 1);
+        snprintf(name, sizeof name, "adapler.predictor.%d.dense2.weight", l);
+        adamw_add(&opt_a, name, aw.cp[l].w2, ag.cp[l].w2, ADAPLER_CP_DIM, 0);
+        snprintf(name, sizeof name, "adapler.predictor.%d.dense2.bias", l);
+        adamw_add(&opt_a, name, aw.cp[l].b2, ag.cp[l].b2, 1, 1);
+    }
+    adamw_init(&opt_b, 0.9f, 0.999f, 1e-12f, 0.0f);
+    adamw_add(&opt_b, "adapler.eta", aw.eta, ag.eta, (size_t)L, 1);
+    adamw_ready(&opt_a), adamw_ready(&opt_b);
+    have_opt = 1;
+
+    /* the training subset and its batches */
+    size_t n_sel = pk_tr.n_seq;
+    sel = mallocCheck(sizeof(size_t) * (n_sel ? n_sel : 1));
+    for (size_t i = 0; i < n_sel; i++) sel[i] = i;
+    if (a.max_train && (size_t)a.max_train < n_sel) {
+        adp_rng r;
+        rng_seed(&r, (uint64_t)a.seed ^ 0x5EEDull);
+        for (size_t i = 0; i < (size_t)a.max_train; i++) {
+            size_t j = i + (size_t)rng_below(&r, n_sel - i), t = sel[i];
+            sel[i] = sel[j], sel[j] = t;
+        }
+        n_sel = (size_t)a.max_train;
+    }
+    lengths = mallocCheck(sizeof(int) * (n_sel ? n_sel : 1));
+    for (size_t i = 0; i < n_sel; i++) lengths[i] = (int)(pk_tr.seq_off[sel[i] + 1] - pk_tr.seq_off[sel[i]]);
+    const long steps_per_epoch = (long)((n_sel + (size_t)a.batch - 1) / (size_t)a.batch);
+    const long total = steps_per_epoch * a.epochs, warm = (long)floor(a.warmup * (double)total + 0.5);
+    fprintf(stderr,
+            "train: adapler on %s, %zu examples, %ld epochs x %ld steps of %ld; gamma %g phi %g; lr %g, eta lr %g; "
+            "lambda %g..%g; model L%d H%d; %d threads\n",
+            train.name, n_sel, a.epochs, steps_per_epoch, a.batch, a.gamma, a.phi, a.lr, a.eta_lr, a.lam0, a.lam1, L,
+            m.cfg.hidden, adp_get_threads());
+
+    const int C = m.cfg.num_labels;
+    probs = mallocCheck(sizeof(float) * (size_t)a.batch * C);
+    lossv = mallocCheck(sizeof(float) * (size_t)a.batch);
+    dlogits = mallocCheck(sizeof(float) * (size_t)a.batch * C);
+    bidx = mallocCheck(sizeof(size_t) * (size_t)a.batch);
+    best_copy = mallocCheck(sizeof(float) * m.n_params);
+    best_cp = mallocCheck(sizeof(float) * aw.n_params);
+    ts.w = &aw, ts.g = &ag, ts.gamma = (float)a.gamma, ts.phi = (float)a.phi;
+    bert_train_opts o = {.hidden_dropout = (float)a.dropout, .attn_dropout = 0.0f,
+                         .layer_input = adapler_train_layer_input, .layer_input_grad = adapler_train_layer_grad,
+                         .user = &ts};
+    progress pg;
+    progress_init(&pg, total);
+    double best_speed = 0, best_acc_any = -1, t_train = 0;
+    int best_epoch = 0, best_any_epoch = 0, saved_within = 0;
+    dev_scores best = {0}, best_any = {0};
+    best_ltok = callocCheck((size_t)L, sizeof(double)), best_any_ltok = callocCheck((size_t)L, sizeof(double));
+    size_t tokens_done = 0;
+    long step = 0;
+    bert_model_unpack(&m);
+    for (int ep = 1; ep <= a.epochs; ep++) {
+        ts.lambda = (float)(a.epochs > 1 ? a.lam0 * pow(a.lam1 / a.lam0, (double)(ep - 1) / (a.epochs - 1)) : a.lam1);
+        batch_plan plan;
+        batch_plan_make(&plan, lengths, n_sel, (int)a.batch, 0, train_mix_seed((uint64_t)a.seed, (uint64_t)ep));
+        double sum_task = 0, sum_cp = 0, sum_len = 0, run = 0, t_ep = adp_now();
+        for (size_t bi = 0; bi < plan.n_batches; bi++, step++) {
+            size_t n = plan.boff[bi + 1] - plan.boff[bi];
+            for (size_t i = 0; i < n; i++) bidx[i] = sel[plan.order[plan.boff[bi] + i]];
+            bert_batch b;
+            fill(&fb, &b, &pk_tr, sal, bidx, n);
+            ts.saliency = fb.sal;
+            o.seed = train_mix_seed((uint64_t)a.seed + 1, (uint64_t)step);
+            if (bert_train_forward(&tc, &m, &b, &o) != ADP_OK) {
+                batch_plan_free(&plan);
+                goto done;
+            }
+            softmax_xent_forward(lossv, probs, tc.logits, fb.labels, (int)n, C);
+            memset(dlogits, 0, sizeof(float) * n * C);
+            softmax_xent_backward(dlogits, probs, fb.labels, 1.0f / (float)n, (int)n, C);
+            double task = 0;
+            for (size_t s = 0; s < n; s++) task += lossv[s] / n;
+            grad_zero(&opt_a), grad_zero(&opt_b);
+            ts.channel = 0;
+            if (bert_train_backward(&tc, &m, &gw, dlogits, NULL) != ADP_OK) {
+                batch_plan_free(&plan);
+                goto done;
+            }
+            ts.channel = 1;
+            if (bert_train_backward(&tc, &m, NULL, dlogits, NULL) != ADP_OK) {
+                batch_plan_free(&plan);
+                goto done;
+            }
+            float lr = (float)lr_linear_schedule(a.lr, step, warm, total);
+            float elr = (float)lr_linear_schedule(a.eta_lr, step, warm, total);
+            grad_clip(&opt_a, a.clip);
+            adamw_step(&opt_a, lr);
+            grad_clip(&opt_b, a.clip);
+            adamw_step(&opt_b, elr);
+            for (int l = 0; l < L; l++) aw.eta[l] = ADP_MIN(ADP_MAX(aw.eta[l], ADAPLER_ETA_MIN), ADAPLER_ETA_MAX);
+            if (!isfinite(task) || !isfinite(ts.loss_cp)) {
+                adp_seterr("epoch %d step %zu: the loss is not finite (task %g, predictor %g); lower --lr?", ep, bi, task,
+                           ts.loss_cp);
+                batch_plan_free(&plan);
+                goto done;
+            }
+            sum_task += task, sum_cp += ts.loss_cp, sum_len += ts.loss_len;
+            run = bi == 0 ? task : 0.98 * run + 0.02 * task;
+            tokens_done += (size_t)b.off[b.n_seq];
+            double el = t_train + adp_now() - t_ep;
+            progress_show(&pg, "adapler", ep, (int)a.epochs, step + 1, run, tokens_done / (el > 0 ? el : 1));
+        }
+        t_train += adp_now() - t_ep;
+        size_t nb = plan.n_batches ? plan.n_batches : 1;
+        batch_plan_free(&plan);
+
+        /* dev with hard removal */
+        bert_model_pack(&m);
+        adapler_weights_pack(&aw);
+        prune_strategy ps;
+        adapler_strategy_create(&ps, &aw, 1.0, NULL);
+        dev_scores d = {.layer_tokens = ltok};
+        int erc = evaluate(&d, &m, &pk_dev, &ps, (int)a.eval_batch);
+        ps.destroy(&ps);
+        bert_model_unpack(&m);
+        adapler_weights_unpack(&aw);
+        if (erc != ADP_OK) goto done;
+        double speed = d.flops_dense / d.flops;
+        int within = d.acc >= ft.acc - a.tol - 1e-12;
+        int keep = within && speed > best_speed;
+        if (keep) {
+            best_speed = speed, best_epoch = ep, best = d, saved_within = 1;
+            memcpy(best_ltok, ltok, sizeof(double) * (size_t)L);
+            bert_extra_tensor *ex;
+            int ne = adapler_weights_extra(&aw, &ex);
+            int src = bert_model_save(&m, a.out, ex, ne, m.vocab_path);
+            free(ex);
+            if (src != ADP_OK) goto done;
+        }
+        if (d.acc > best_acc_any) { /* fallback if no epoch is within tolerance */
+            best_acc_any = d.acc, best_any_epoch = ep, best_any = d;
+            memcpy(best_any_ltok, ltok, sizeof(double) * (size_t)L);
+            memcpy(best_copy, m.arena, sizeof(float) * m.n_params);
+            memcpy(best_cp, aw.arena, sizeof(float) * aw.n_params);
+        }
+        progress_clear(&pg);
+        fprintf(stderr,
+                "train: epoch %d (lambda %g): task loss %.4f, predictor loss %.4f, soft length %.2f; dev accuracy %.4f "
+                "(fine-tuned %.4f), FLOPs speedup %.3fx%s\n",
+                ep, ts.lambda, sum_task / nb, sum_cp / nb, sum_len / nb / L, d.acc, ft.acc, speed,
+                keep ? ": fastest within tolerance, saved" : "");
+        char item[1024];
+        int k = snprintf(item, sizeof item,
+                         "%s{\"epoch\": %d, \"lambda\": %g, \"task_loss\": %.6f, \"predictor_loss\": %.6f, "
+                         "\"mean_soft_length\": %.4f, \"dev_accuracy\": %.6f, \"dev_macro_f1\": %.6f, "
+                         "\"flops_speedup\": %.6f, \"eta\": [",
+                         ep > 1 ? ", " : "", ep, ts.lambda, sum_task / nb, sum_cp / nb, sum_len / nb / L, d.acc, d.f1,
+                         speed);
+        for (int l = 0; l < L && k < (int)sizeof item - 32; l++) k += snprintf(item + k, sizeof item - k, "%s%.5f", l ? ", " : "", aw.eta[l]);
+        snprintf(item + k, sizeof item - k, "]}");
+        history = reallocCheck(history, strlen(history) + strlen(item) + 1);
+        strcat(history, item);
+    }
+    if (!saved_within) { /* nothing within tolerance: keep the most accurate epoch, and say so */
+        memcpy(m.arena, best_copy, sizeof(float) * m.n_params);
+        memcpy(aw.arena, best_cp, sizeof(float) * aw.n_params);
+        best = best_any, best_epoch = best_any_epoch;
+        memcpy(best_ltok, best_any_ltok, sizeof(double) * (size_t)L);
+        bert_extra_tensor *ex;
+        int ne = adapler_weights_extra(&aw, &ex);
+        int src = bert_model_save(&m, a.out, ex, ne, m.vocab_path);
+        free(ex);
+        if (src != ADP_OK) goto done;
+        fprintf(stderr, "train: no epoch within %.3f of the fine-tuned accuracy; kept the most accurate (epoch %d)\n",
+                a.tol, best_epoch);
+    }
+    {
+        /* the etas of the kept epoch are in the saved file; report them from it */
+        char summary[8192];
+        int k = snprintf(summary, sizeof summary,
+                         "{\"dataset\": \"%s\", \"method\": \"adapler\", \"dev_accuracy\": %.6f, \"dev_macro_f1\": %.6f, "
+                         "\"finetuned_dev_accuracy\": %.6f, \"flops_speedup\": %.6f, \"within_tolerance\": %s, "
+                         "\"best_epoch\": %d, \"epochs\": %ld, \"gamma\": %g, \"phi\": %g, \"layer_tokens\": [",
+                         train.name, best.acc, best.f1, ft.acc, best.flops > 0 ? best.flops_dense / best.flops : 0.0,
+                         saved_within ? "true" : "false", best_epoch, a.epochs, a.gamma, a.phi);
+        for (int l = 0; l < L; l++) k += snprintf(summary + k, sizeof summary - k, "%s%.4f", l ? ", " : "", best_ltok[l]);
+        k += snprintf(summary + k, sizeof summary - k,
+                      "], \"seconds\": %.1f, \"train_seconds\": %.1f, \"tokens_per_s\": %.1f, \"init\": \"%s\", "
+                      "\"lr\": %g, \"eta_lr\": %g, \"batch\": %ld, \"max_len\": %ld, \"seed\": %ld, \"threads\": %d}",
+                      adp_now() - t_start, t_train, tokens_done / (t_train > 0 ? t_train : 1), a.init, a.lr, a.eta_lr,
+                      a.batch, a.max_len, a.seed, adp_get_threads());
+        printf("%s\n", summary);
+        fflush(stdout);
+        size_t len = strlen(summary) + strlen(history) + 64;
+        char *full = mallocCheck(len), path[4096];
+        snprintf(full, len, "%.*s, \"history\": [%s]}\n", (int)strlen(summary) - 1, summary, history);
+        snprintf(path, sizeof path, "%s/train.json", a.out);
+        int wrc = adp_write_file_atomic(path, full, strlen(full));
+        free(full);
+        if (wrc != ADP_OK) goto done;
+    }
+    rc = 0;
+done:
+    if (rc) fprintf(stderr, "\ntrain: %s\n", adp_errmsg());
+    free(history), free(sal), free(garena), free(best_copy), free(best_cp), free(sel), free(bidx), free(lengths);
+    free(probs), free(lossv), free(dlogits), free(ltok), free(best_ltok), free(best_any_ltok);
+    free(fb.ids), free(fb.types), free(fb.labels), free(fb.off), free(fb.sal);
+    if (have_opt) adamw_free(&opt_a), adamw_free(&opt_b);
+    bert_weights_free_layout(&gw);
+    adapler_train_state_free(&ts);
+    bert_train_ctx_free(&tc);
+    if (aw.arena) adapler_weights_free(&aw);
+    if (ag.arena) adapler_weights_free(&ag);
+    packed_tokens_free(&pk_tr), packed_tokens_free(&pk_dev);
+    if (have_wp) wordpiece_free(&wp);
+    if (have_tr) dataset_free(&train);
+    if (have_dev) dataset_free(&dev);
+    if (have_m) bert_model_free(&m);
+    return rc;
+}
