@@ -9,6 +9,7 @@
 #include "dataset.h"
 #include "flops.h"
 #include "method.h"
+#include "train_util.h"
 #include "wordpiece.h"
 
 static void usage(FILE *f) {
@@ -181,24 +182,18 @@ int cmd_eval(int argc, char **argv) {
     runner R = {.m = &m, .pk = &pk, .batch = (int)batch, .off = off};
     if (run_split(&R, &ctx, me.ps, preds, ltok, fl, drop) != ADP_OK) goto fail;
 
-    /* scores */
-    size_t correct = 0;
-    long *tp = callocCheck((size_t)C, sizeof(long)), *fp = callocCheck((size_t)C, sizeof(long)),
-         *fn = callocCheck((size_t)C, sizeof(long));
-    for (size_t i = 0; i < pk.n_seq; i++) {
-        int y = pk.labels[i], p = preds[i];
-        correct += y == p;
-        if (y == p) tp[y]++;
-        else fp[p]++, fn[y]++;
+    /* scores: accuracy and macro-F1 as sklearn computes them (train_scores); f1 of label 1 */
+    double accuracy = 0, macro_f1 = 0, f1_pos = 0;
+    train_scores(pk.labels, preds, pk.n_seq, C, &accuracy, &macro_f1);
+    if (C == 2) {
+        long tp = 0, fp = 0, fn = 0;
+        for (size_t i = 0; i < pk.n_seq; i++) {
+            tp += pk.labels[i] == 1 && preds[i] == 1;
+            fp += pk.labels[i] != 1 && preds[i] == 1;
+            fn += pk.labels[i] == 1 && preds[i] != 1;
+        }
+        f1_pos = tp ? 2.0 * tp / (2.0 * tp + fp + fn) : 0.0;
     }
-    double macro_f1 = 0, f1_pos = 0;
-    for (int c = 0; c < C; c++) {
-        double den = 2.0 * tp[c] + fp[c] + fn[c];
-        double f1 = den > 0 ? 2.0 * tp[c] / den : 0.0;
-        macro_f1 += f1 / C;
-        if (c == 1) f1_pos = f1;
-    }
-    free(tp), free(fp), free(fn);
     double flops_dense_total = 0, flops_total = 0, mean_len = 0;
     double *mean_tok = callocCheck((size_t)L, sizeof(double));
     for (size_t i = 0; i < pk.n_seq; i++) {
@@ -260,7 +255,7 @@ int cmd_eval(int argc, char **argv) {
 
     printf("{\"model\": \"%s\", \"dataset\": \"%s\", \"split\": \"%s\", \"method\": \"%s\", \"knob\": \"%s\", "
            "\"examples\": %zu, \"accuracy\": %.6f, \"macro_f1\": %.6f",
-           model_dir, ds.name, split_name(split), mopt.name, me.label, pk.n_seq, (double)correct / pk.n_seq, macro_f1);
+           model_dir, ds.name, split_name(split), mopt.name, me.label, pk.n_seq, accuracy, macro_f1);
     if (C == 2) printf(", \"f1\": %.6f", f1_pos);
     printf(", \"flops_speedup\": %.9g, \"gflops_dense\": %.12g, \"gflops\": %.12g", flops_dense_total / flops_total,
            flops_dense_total * 1e-9, flops_total * 1e-9);
