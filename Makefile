@@ -66,6 +66,7 @@ data:
 
 bench: $(BINDIR)/adapler
 	/usr/bin/python3 tests/bench.py --adapler $(abspath $(BINDIR)/adapler)
+	/usr/bin/python3 tests/bench_train.py --adapler $(abspath $(BINDIR)/adapler)
 
 # Debian packages the build, the tests and the figures need.
 DEB_PKGS := build-essential pkg-config libopenblas-openmp-dev libcjson-dev libutf8proc-dev \
