@@ -148,7 +148,8 @@ void bert_train_ctx_free(bert_train_ctx *c);
  * c->layer_tokens.  opts is copied (its hooks are called again by the backward). */
 int bert_train_forward(bert_train_ctx *c, const bert_model *m, const bert_batch *b, const bert_train_opts *opts);
 
-/* Backward pass of the last forward.  d_logits (n_seq, C) and d_out (T_out, H), the
+/* Backward pass of the last forward (it may be run several times per forward, e.g. once
+ * per loss whose gradients must stay apart).  d_logits (n_seq, C) and d_out (T_out, H), the
  * gradients of the loss with respect to the logits and to the final rows, may each be
  * NULL.  Parameter gradients ACCUMULATE into g (a bert_weights laid out by
  * bert_weights_point on a gradient arena; zero it first); g = NULL computes only the

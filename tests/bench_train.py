@@ -119,6 +119,10 @@ def main():
     if a.torch_worker:
         torch_worker(a)
         return
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        print(f"warning: load average {load:.1f} before starting: other processes share the cores, so both "
+              "figures are low and their ratio is unreliable", file=sys.stderr)
     common = ["--config", a.config, "--batch", str(a.batch), "--seq", str(a.seq), "--threads", str(a.threads),
               "--min-time", str(a.min_time)]
     c = json.loads(subprocess.run([a.adapler, "train", "--bench"] + common, check=True, capture_output=True,
