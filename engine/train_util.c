@@ -43,10 +43,10 @@ static void shuffle(size_t *v, size_t n, adp_rng *r) {
     }
 }
 
-static const int *g_sort_len; /* qsort has no context argument; set only in batch_plan_make */
-static int by_length(const void *a, const void *b) {
+static int by_length(const void *a, const void *b, void *lengths) {
     size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    int lx = g_sort_len[x], ly = g_sort_len[y];
+    const int *len = lengths;
+    int lx = len[x], ly = len[y];
     return lx != ly ? (lx < ly ? -1 : 1) : (x < y ? -1 : x > y);
 }
 
@@ -58,8 +58,7 @@ void batch_plan_make(batch_plan *p, const int *lengths, size_t n, int max_seqs, 
     for (size_t i = 0; i < n; i++) idx[i] = i;
     shuffle(idx, n, &r);
     size_t pool = (size_t)max_seqs * 50;
-    g_sort_len = lengths;
-    for (size_t i = 0; i < n; i += pool) qsort(idx + i, ADP_MIN(pool, n - i), sizeof(size_t), by_length);
+    for (size_t i = 0; i < n; i += pool) qsort_r(idx + i, ADP_MIN(pool, n - i), sizeof(size_t), by_length, (void *)lengths);
     /* cut into batches */
     size_t *start = mallocCheck(sizeof(size_t) * (n + 1)), nb = 0;
     for (size_t i = 0; i < n;) {
