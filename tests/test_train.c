@@ -21,6 +21,7 @@
 #include "ops.h"
 #include "optim.h"
 #include "test.h"
+#include "train_util.h"
 
 #define GRAD_TOL 1e-3
 
@@ -625,4 +626,58 @@ TEST(elementwise_backward_kernels) {
     CHECK_INT(same, N);
     CHECK_NEAR(b[zeros == N ? 0 : 0] == 0.0f ? 1.0f / 0.9f : b[0], 1.0f / 0.9f, 1e-6);
     free(a), free(b), free(c2);
+}
+
+/* ---- schedule, scores, batch plans ---- */
+
+TEST(lr_schedule_and_scores) {
+    /* warm-up over 4 steps of 10, then linear decay; no step has lr 0 */
+    double want[10] = {0.25, 0.5, 0.75, 1.0, 1.0, 5.0 / 6, 4.0 / 6, 3.0 / 6, 2.0 / 6, 1.0 / 6};
+    for (int s = 0; s < 10; s++) CHECK_NEAR(lr_linear_schedule(1.0, s, 4, 10), want[s], 1e-12);
+    CHECK_NEAR(lr_linear_schedule(2e-4, 0, 0, 5), 2e-4, 1e-15);
+    /* macro-F1 as sklearn's f1_score(average="macro") over labels in gold or predictions:
+     * gold 0 0 1 1 2, pred 0 1 1 1 1 -> F1 per class 2/3, 2*2/(2+4), 0 -> mean 0.4444; the
+     * row with gold -1 is skipped, label 3 appears nowhere */
+    int32_t gold[6] = {0, 0, 1, 1, 2, -1}, pred[6] = {0, 1, 1, 1, 1, 2};
+    double acc, f1;
+    train_scores(gold, pred, 6, 4, &acc, &f1);
+    CHECK_NEAR(acc, 3.0 / 5, 1e-12);
+    CHECK_NEAR(f1, (2.0 / 3 + 2.0 / 3 + 0.0) / 3, 1e-12);
+}
+
+TEST(batch_plan_covers_every_example_once) {
+    enum { N = 1000 };
+    int len[N];
+    unsigned s = 21;
+    for (int i = 0; i < N; i++) len[i] = 2 + (int)(test_rand(&s) % 120);
+    batch_plan p;
+    batch_plan_make(&p, len, N, 32, 2000, 7);
+    static int seen[N];
+    memset(seen, 0, sizeof seen);
+    CHECK_INT(p.boff[p.n_batches], N);
+    size_t spread = 0;
+    for (size_t b = 0; b < p.n_batches; b++) {
+        size_t n = p.boff[b + 1] - p.boff[b], tok = 0;
+        int lo = 1 << 30, hi = 0;
+        CHECK(n >= 1 && n <= 32);
+        for (size_t i = p.boff[b]; i < p.boff[b + 1]; i++) {
+            seen[p.order[i]]++;
+            tok += (size_t)len[p.order[i]];
+            lo = ADP_MIN(lo, len[p.order[i]]), hi = ADP_MAX(hi, len[p.order[i]]);
+        }
+        CHECK(tok <= 2000 || n == 1);
+        spread += (size_t)(hi - lo);
+    }
+    for (int i = 0; i < N; i++) CHECK_INT(seen[i], 1);
+    /* bucketing: sequences in a batch have similar lengths (random batches would spread ~110) */
+    CHECK_MSG((double)spread / p.n_batches < 20, "mean length spread per batch %.1f", (double)spread / p.n_batches);
+    /* the same seed gives the same plan, another seed another order */
+    batch_plan q;
+    batch_plan_make(&q, len, N, 32, 2000, 7);
+    CHECK(q.n_batches == p.n_batches && memcmp(q.order, p.order, sizeof(size_t) * N) == 0);
+    batch_plan_free(&q);
+    batch_plan_make(&q, len, N, 32, 2000, 8);
+    CHECK(memcmp(q.order, p.order, sizeof(size_t) * N) != 0);
+    batch_plan_free(&q);
+    batch_plan_free(&p);
 }
