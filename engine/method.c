@@ -3,24 +3,43 @@
 
 #include <string.h>
 
+#include "baselines/baselines.h"
 #include "common.h"
 
-const char METHOD_NAMES[] = "none, adapler, schedule";
+const char METHOD_NAMES[] = "none, adapler, schedule, cascade, ltp, power, random, truncate";
 
 const char METHOD_OPTS_HELP[] =
     "method options:\n"
-    "  --method NAME           pruning method: none (default), adapler, schedule\n"
+    "  --method NAME           pruning method: none (default), adapler, schedule, cascade, ltp,\n"
+    "                          power, random, truncate (baselines: README.md)\n"
     "  --eta-scale S           adapler: multiply every learned threshold eta by S (default 1;\n"
     "                          larger drops more tokens, 0 keeps everything)\n"
     "  --schedule l:f,...      schedule: before layer l keep an evenly spaced fraction f of the\n"
     "                          tokens (a content-blind control)\n"
-    "  --method-seed N         seed of randomised methods (default 1)\n";
+    "  --method-seed N         seed of randomised methods (default 1)\n"
+    "  --keep-rate R           cascade: the keep-rate reached at the last layer (SpAtten's schedule\n"
+    "                          as in LTP: the first max(3, ceil(0.15 L)) layers keep every token,\n"
+    "                          then the rate falls linearly; after layer l's attention keep\n"
+    "                          round(rate_l * length) tokens by attention received)\n"
+    "                          random: before every layer keep round(R * live tokens) at random\n"
+    "                          (rates compound), or R_0,...,R_{L-1}: one rate per layer\n"
+    "  --final-threshold T     ltp: after layer l's attention drop tokens whose mean attention\n"
+    "                          received is below T * l / L (training-free LTP, e.g. 0.01);\n"
+    "                          without it, the thresholds learned in the checkpoint (ltp.threshold)\n"
+    "  --retention K_0,...     power: tokens kept after each layer's attention, L non-increasing\n"
+    "                          counts (64,64,48,...) or fractions of each sequence's length\n"
+    "                          (0.9,0.8,...); without it, the checkpoint's power.retention\n"
+    "  --keep K                truncate: keep the first K tokens (a count, or a fraction like 0.5)\n"
+    "  --match FILE            random, cascade, power: keep exactly as many tokens per layer and\n"
+    "                          example as the run that wrote FILE (`adapler eval --examples`);\n"
+    "                          replaces --keep-rate / --retention\n";
 
 void method_opts_init(method_opts *o) {
     memset(o, 0, sizeof *o);
     o->name = "none";
     o->eta_scale = 1.0;
     o->seed = 1;
+    o->final_threshold = -1.0;
 }
 
 static int need_value(int argc, char **argv, int i) {
@@ -57,7 +76,57 @@ int method_opts_parse(method_opts *o, int argc, char **argv, int *i) {
         o->seed = v;
         return 1;
     }
+    /* per-layer lists are one value (--keep-rate, --retention): sweep those with ';' */
+    const char **str_opt = !strcmp(a, "--keep-rate")   ? &o->keep_rate
+                           : !strcmp(a, "--retention") ? &o->retention
+                           : !strcmp(a, "--keep")      ? &o->keep
+                           : !strcmp(a, "--match")     ? &o->match
+                                                       : NULL;
+    if (str_opt) {
+        if (need_value(argc, argv, *i)) return ADP_ERR;
+        *str_opt = argv[++*i];
+        char *end;
+        if (str_opt == &o->keep && (strtod(*str_opt, &end), *end || end == *str_opt))
+            return adp_seterr("--keep: expected one number (a count or a fraction), got '%s'", *str_opt);
+        return 1;
+    }
+    if (!strcmp(a, "--final-threshold")) {
+        if (need_value(argc, argv, *i)) return ADP_ERR;
+        char *end;
+        double v = strtod(argv[++*i], &end);
+        if (*end || !(v >= 0 && v <= 1))
+            return adp_seterr("--final-threshold: expected a number in [0, 1], got '%s'", argv[*i]);
+        o->final_threshold = v;
+        return 1;
+    }
     return 0;
+}
+
+/* The baselines' knobs and the methods each applies to: a knob given to any other method
+ * is an error rather than silently ignored. */
+static int check_knobs(const method_opts *o) {
+    const struct {
+        const char *opt;
+        int given;
+        const char *methods;
+    } k[] = {
+        {"--keep-rate", o->keep_rate != NULL, "cascade random"},
+        {"--final-threshold", o->final_threshold >= 0, "ltp"},
+        {"--retention", o->retention != NULL, "power"},
+        {"--keep", o->keep != NULL, "truncate"},
+        {"--match", o->match != NULL, "cascade power random"},
+    };
+    char name[64], names[sizeof METHOD_NAMES + 2], applies[64];
+    snprintf(name, sizeof name, " %s ", o->name);
+    snprintf(names, sizeof names, " %s ", METHOD_NAMES);
+    for (char *c = names; *c; c++) *c = *c == ',' ? ' ' : *c;
+    if (!strstr(names, name)) return ADP_OK; /* an unknown method: method_create says so */
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        snprintf(applies, sizeof applies, " %s ", k[i].methods);
+        if (k[i].given && !strstr(applies, name))
+            return adp_seterr("%s does not apply to --method %s (only to: %s)", k[i].opt, o->name, k[i].methods);
+    }
+    return ADP_OK;
 }
 
 static int make_schedule(method *me, const method_opts *o, const bert_model *m) {
@@ -86,6 +155,7 @@ static int make_schedule(method *me, const method_opts *o, const bert_model *m) 
 
 int method_create(method *me, const method_opts *o, const bert_model *m, const st_file *st) {
     memset(me, 0, sizeof *me);
+    if (check_knobs(o) != ADP_OK) return ADP_ERR;
     if (!strcmp(o->name, "none")) {
         snprintf(me->label, sizeof me->label, "none");
         return ADP_OK;
@@ -103,6 +173,11 @@ int method_create(method *me, const method_opts *o, const bert_model *m, const s
         return ADP_OK;
     }
     if (!strcmp(o->name, "schedule")) return make_schedule(me, o, m);
+    if (!strcmp(o->name, "cascade")) return cascade_method_create(me, o, m, st);
+    if (!strcmp(o->name, "ltp")) return ltp_method_create(me, o, m, st);
+    if (!strcmp(o->name, "power")) return power_method_create(me, o, m, st);
+    if (!strcmp(o->name, "random")) return random_method_create(me, o, m, st);
+    if (!strcmp(o->name, "truncate")) return truncate_method_create(me, o, m, st);
     return adp_seterr("unknown method '%s' (expected one of: %s)", o->name, METHOD_NAMES);
 }
 
@@ -110,5 +185,11 @@ void method_free(method *me) {
     if (me->ps && me->ps->destroy) me->ps->destroy(me->ps);
     if (me->has_adapler) adapler_weights_free(&me->adapler);
     adapler_trace_free(&me->trace);
+    if (me->has_match) match_counts_free(&me->match);
+    baseline_trace_free(&me->scores);
     memset(me, 0, sizeof *me);
+}
+
+int method_check_examples(const method *me, size_t n, const char *const *ids) {
+    return me->has_match ? match_counts_check(&me->match, n, ids) : ADP_OK;
 }

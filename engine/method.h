@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "adapler.h"
+#include "baselines/shared.h"
 #include "model.h"
 #include "prune.h"
 #include "safetensors.h"
@@ -16,6 +17,11 @@ typedef struct {
     double eta_scale;   /* --eta-scale: adapler, multiplies every learned eta (default 1) */
     const char *schedule; /* --schedule l:f,...: the fixed 'schedule' control */
     uint64_t seed;      /* --method-seed: for randomised methods */
+    const char *keep_rate;  /* --keep-rate: cascade (last layer's rate), random (one or L rates) */
+    double final_threshold; /* --final-threshold: ltp (< 0: not given) */
+    const char *retention;  /* --retention: power (L counts or fractions) */
+    const char *keep;       /* --keep: truncate (a count or a fraction) */
+    const char *match;      /* --match FILE: random, cascade, power keep another run's counts */
 } method_opts;
 
 void method_opts_init(method_opts *o);
@@ -32,6 +38,9 @@ typedef struct {
     adapler_weights adapler;
     adapler_trace trace;
     int has_adapler;
+    match_counts match;    /* --match */
+    baseline_trace scores; /* what an attention baseline scored, per token and layer */
+    int has_match;
     char label[128]; /* e.g. "adapler eta_scale=0.5", for logs and results */
 } method;
 
@@ -40,5 +49,8 @@ typedef struct {
  * method needs. */
 int method_create(method *me, const method_opts *o, const bert_model *m, const st_file *st);
 void method_free(method *me);
+/* Before a run over n examples with these ids (ids may be NULL): ADP_ERR naming the file if
+ * the method matches another run's counts (--match) and that run had other examples. */
+int method_check_examples(const method *me, size_t n, const char *const *ids);
 
 #endif

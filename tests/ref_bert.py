@@ -17,6 +17,15 @@ independently of the C code: one sequence at a time (no packing), float64.
   ref_bert.py run ... --adapler [--eta-scale S]
       drops tokens with AdapLeR's rule before every layer: CP softmax score < eta_l / n_l
       (also writes cp_score_<l>: the live tokens' scores, packed)
+  ref_bert.py make ... [--ltp-threshold t_0,...] [--power-retention k_0,...]
+      also stores learned baseline parameters as extra tensors (ltp.threshold, power.retention)
+  ref_bert.py run ... --baseline cascade|ltp|power|random|truncate [knobs]
+      drops tokens with a baseline's rule (baselines/*.c documents each; the rules below are
+      written from the papers' reference code): --keep-rate, --final-threshold,
+      --retention, --keep, --method-seed, --match FILE (layer_tokens per sequence, JSON
+      lines); ltp without --final-threshold and power without --retention use the model's
+      extra tensors.  Writes score_<l> (the scores of the rows entering layer l, NaN where
+      the rule did not score) and min_margin (the closest keep decision, relative).
   ref_bert.py check-saved --model DIR --like DIR2
       loads a model saved by the C side by tensor name and checks every tensor equals the
       original's (exit 1 otherwise).
@@ -107,6 +116,10 @@ def make(a):
             tensors[p + "dense2.weight"] = (0.5 * rng.standard_normal((1, 32))).astype(np.float32)
             tensors[p + "dense2.bias"] = np.zeros(1, np.float32)
         tensors["adapler.eta"] = rng.uniform(0.3, 0.9, L).astype(np.float32)
+    if a.ltp_threshold:
+        tensors["ltp.threshold"] = np.array([float(v) for v in a.ltp_threshold.split(",")], np.float32)
+    if a.power_retention:
+        tensors["power.retention"] = np.array([float(v) for v in a.power_retention.split(",")], np.float32)
     st_io.save(os.path.join(a.out, "model.safetensors"), tensors,
                bf16=set(shapes) if a.dtype == "BF16" else ())
     with open(os.path.join(a.out, "vocab.txt"), "w") as f:
@@ -121,7 +134,8 @@ def load_model(d):
     for k, v in raw.items():
         if v.dtype.kind in "iu":
             continue
-        W[k if k.startswith("adapler.") else canonical(k)] = torch.tensor(v.astype(np.float64))
+        extra = k.startswith("adapler.") or k.startswith("ltp.") or k.startswith("power.")
+        W[k if extra else canonical(k)] = torch.tensor(v.astype(np.float64))
     return cfg, W
 
 
@@ -152,7 +166,141 @@ def schedule_keep(n, f):
     return [0] + [i for i in range(1, n) if math.floor(i * f) != math.floor((i - 1) * f)]
 
 
-def forward_one(cfg, W, ids, types, frac, point, adapler=None):
+M64 = (1 << 64) - 1
+
+
+def splitmix_seed(seed):
+    return (seed * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) & M64
+
+
+def splitmix_next(state):
+    """(new state, output) of splitmix64."""
+    state = (state + 0x9E3779B97F4A7C15) & M64
+    z = state
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+    return state, z ^ (z >> 31)
+
+
+class Baseline:
+    """One baseline's rule for one sequence (original length n0, index `example` in the
+    run).  at_input / after_attention return the rows to keep, or None to keep all;
+    scores[l] holds the scores computed at layer l; margin the closest decision."""
+
+    def __init__(self, a, W, L, n0, example, counts):
+        self.name, self.L, self.n0, self.example = a.baseline, L, n0, example
+        self.counts = counts  # the matched run's tokens entering each layer, or None
+        self.scores, self.margin = {}, 1.0
+        self.a = a
+        if self.name == "ltp":
+            if a.final_threshold is not None:  # LTP module i (0-based) starts at final * i / L
+                self.theta = [a.final_threshold * l / L for l in range(L)]
+            else:
+                self.theta = [float(v) for v in W["ltp.threshold"]]
+        if self.name == "power" and counts is None:
+            if a.retention:
+                vals = a.retention.split(",")
+                self.fractions = any(c in v for v in vals for c in ".eE")
+                self.retention = [float(v) for v in vals]
+            else:
+                self.fractions, self.retention = False, [float(v) for v in W["power.retention"]]
+        if self.name in ("cascade", "random") and counts is None:
+            rates = [float(v) for v in a.keep_rate.split(",")]
+            self.rates = rates * L if len(rates) == 1 else rates
+
+    def cascade_rate(self, l):
+        """LTP's CascadeTokenPruner._set_token_keep_rate."""
+        before = max(3, math.ceil(0.15 * self.L))
+        if l < before:
+            return 1.0
+        return max(0.01, (self.rates[0] - 1) / (self.L - before) * (l - before + 1) + 1)
+
+    def top_k(self, score, k):
+        """[CLS] and the k - 1 best other rows (ties: earlier row), in order."""
+        n = len(score)
+        order = sorted(range(1, n), key=lambda i: (-float(score[i]), i))
+        if 2 <= k < n:
+            a_, b_ = float(score[order[k - 2]]), float(score[order[k - 1]])
+            self.margin = min(self.margin, abs(a_ - b_) / max(abs(a_), 1e-30))
+        return sorted([0] + order[:k - 1])
+
+    def at_input(self, l, n):
+        if self.name == "truncate" and l == 0:
+            v = self.a.keep
+            k = min(n, max(1, round(float(v) * n))) if any(c in v for c in ".eE") else min(n, int(v))
+            return list(range(k))
+        if self.name != "random":
+            return None
+        if self.counts is not None:
+            k = self.counts[l]
+        else:
+            if self.rates[l] >= 1.0:
+                return None
+            k = min(n, max(1, round(self.rates[l] * n)))
+        if k >= n:
+            return None
+        # the stream of (seed, example, layer), then selection sampling (Knuth's S)
+        st, out = splitmix_next(splitmix_seed(self.a.method_seed))
+        st, out = splitmix_next(splitmix_seed(out ^ self.example))
+        st = splitmix_seed(out ^ l)
+        keep, need = [0], k - 1
+        for i in range(1, n):
+            if need > 0:
+                st, u = splitmix_next(st)
+                if u % (n - i) < need:
+                    keep.append(i)
+                    need -= 1
+        return keep
+
+    def after_attention(self, l, att):
+        """att: (heads, query, key) probabilities of layer l over the live rows."""
+        A, n = att.shape[0], att.shape[1]
+        if self.name == "cascade":
+            if self.counts is not None:
+                if l == self.L - 1:
+                    return None
+                k = self.counts[l + 1]
+            else:
+                rate = self.cascade_rate(l)
+                if rate >= 1.0:
+                    return None
+                k = min(self.n0, max(1, round(self.n0 * rate)))
+            if k >= n:
+                return None
+            score = att.sum(dim=(0, 1))  # over heads and query rows
+            self.scores[l] = score
+            return self.top_k(score, k)
+        if self.name == "power":
+            if self.counts is not None:
+                if l == self.L - 1:
+                    return None
+                k = self.counts[l + 1]
+            elif self.fractions:
+                if self.retention[l] >= 1.0:
+                    return None
+                k = min(self.n0, max(1, round(self.retention[l] * self.n0)))
+            else:
+                k = int(self.retention[l])
+            if k >= n:
+                return None
+            avg = att.mean(dim=0)
+            sig = avg.sum(dim=0) - torch.diagonal(avg)  # received from the other tokens
+            self.scores[l] = sig
+            return self.top_k(sig, k)
+        if self.name == "ltp":
+            theta = self.theta[l]
+            if theta == 0:
+                return None
+            # the mean over heads and all n0 query rows of the sequence, pruned rows being zero
+            score = att.sum(dim=(0, 1)) / (A * self.n0)
+            self.scores[l] = score
+            t = max(1e-5, theta)
+            self.margin = min([self.margin] + [abs(float(score[i]) - t) / t for i in range(1, n)])
+            return [0] + [i for i in range(1, n) if not float(score[i]) < t]
+        return None
+
+
+def forward_one(cfg, W, ids, types, frac, point, adapler=None, baseline=None):
     """One sequence.  Returns logits and per-stage (hidden, positions); with adapler =
     (eta_scale, scores_out) AdapLeR's rule drops rows before every layer."""
     H, A, eps = cfg["hidden_size"], cfg["num_attention_heads"], cfg.get("layer_norm_eps", 1e-12)
@@ -177,6 +325,10 @@ def forward_one(cfg, W, ids, types, frac, point, adapler=None):
             keep, c, margin = adapler_keep(W, l, x, adapler[0])
             adapler[1].append((l, c, margin))
             x, pos = x[keep], [pos[i] for i in keep]
+        if baseline is not None:
+            keep = baseline.at_input(l, x.shape[0])
+            if keep is not None:
+                x, pos = x[keep], [pos[i] for i in keep]
         n = x.shape[0]
         q = lin(x, p + "attention.self.query").view(n, A, dh).transpose(0, 1)
         k = lin(x, p + "attention.self.key").view(n, A, dh).transpose(0, 1)
@@ -188,6 +340,10 @@ def forward_one(cfg, W, ids, types, frac, point, adapler=None):
         if point == "attention" and frac[l] < 1.0:
             keep = schedule_keep(x.shape[0], frac[l])
             x, pos = x[keep], [pos[i] for i in keep]
+        if baseline is not None:
+            keep = baseline.after_attention(l, att)
+            if keep is not None:
+                x, pos = x[keep], [pos[i] for i in keep]
         h = gelu(lin(x, p + "intermediate.dense"))
         x = layer_norm(lin(h, p + "output.dense") + x, W[p + "output.LayerNorm.weight"],
                        W[p + "output.LayerNorm.bias"], eps)
@@ -210,7 +366,12 @@ def run(a):
     all_ids, all_types, offsets, logits = [], [], [0], []
     stages_all = [[] for _ in range(L + 1)]
     cp_scores, min_margin = [[] for _ in range(L)], 1.0
-    for n in lengths:
+    base_scores = [[] for _ in range(L)]
+    counts = None
+    if a.match:
+        with open(a.match) as f:
+            counts = [json.loads(line)["layer_tokens"] for line in f if line.strip()]
+    for si, n in enumerate(lengths):
         ids = [2] + list(rng.integers(5, V, size=n - 1)) if n > 1 else [2]
         types = [0] * n
         if a.pairs and n >= 4:  # [CLS] A [SEP] B [SEP]
@@ -219,8 +380,15 @@ def run(a):
             ids[n - 1] = 3
             types = [0] * cut + [1] * (n - cut)
         scores = []
+        bl = Baseline(a, W, L, n, si, counts[si] if counts else None) if a.baseline else None
         lg, st = forward_one(cfg, W, torch.tensor(ids), torch.tensor(types), frac, a.point,
-                             (a.eta_scale, scores) if a.adapler else None)
+                             (a.eta_scale, scores) if a.adapler else None, bl)
+        if bl is not None:
+            min_margin = min(min_margin, bl.margin)
+            for l in range(L):  # rows entering layer l: the previous stage's survivors
+                live = len(st[l][1])
+                sc = bl.scores.get(l)
+                base_scores[l].append(sc.numpy() if sc is not None else np.full(live, np.nan))
         for l, c, margin in scores:
             cp_scores[l].append(c.numpy())
             min_margin = min(min_margin, margin)
@@ -242,6 +410,10 @@ def run(a):
             out[f"cp_score_{l}"] = np.concatenate(cp_scores[l]).astype(np.float32)
         # how close the nearest keep decision came to its threshold (relative); a C run may
         # legitimately decide differently only when this is at float rounding level
+        out["min_margin"] = np.array([min_margin], np.float32)
+    if a.baseline:
+        for l in range(L):
+            out[f"score_{l}"] = np.concatenate(base_scores[l]).astype(np.float32)
         out["min_margin"] = np.array([min_margin], np.float32)
     st_io.save(a.out, out)
 
@@ -290,6 +462,8 @@ def main():
     m.add_argument("--dtype", default="F32", choices=["F32", "F16", "BF16"])
     m.add_argument("--adapler", action="store_true")
     m.add_argument("--labels", type=int, default=3)
+    m.add_argument("--ltp-threshold", default="")
+    m.add_argument("--power-retention", default="")
     r = sub.add_parser("run")
     r.add_argument("--model", required=True)
     r.add_argument("--out", required=True)
@@ -300,6 +474,13 @@ def main():
     r.add_argument("--point", default="input", choices=["input", "attention"])
     r.add_argument("--adapler", action="store_true")
     r.add_argument("--eta-scale", type=float, default=1.0)
+    r.add_argument("--baseline", choices=["cascade", "ltp", "power", "random", "truncate"])
+    r.add_argument("--keep-rate", default="")
+    r.add_argument("--final-threshold", type=float)
+    r.add_argument("--retention", default="")
+    r.add_argument("--keep", default="")
+    r.add_argument("--method-seed", type=int, default=1)
+    r.add_argument("--match", default="")
     c = sub.add_parser("check-saved")
     c.add_argument("--model", required=True)
     c.add_argument("--like", required=True)
