@@ -82,6 +82,10 @@ static double scoring_flops(const char *name, int A, double n) {
 static void baseline_case(const char *make_args, const char *lengths, int pairs, const char *ref_args,
                           const method_opts *opts, int batch, const char *counts_path) {
     const char *dir = test_tmpdir();
+    /* one thread each: a loaded machine (tests run beside other jobs) makes spinning
+     * OpenMP teams wait on descheduled peers */
+    adp_set_threads(1);
+    setenv("OMP_NUM_THREADS", "1", 1);
     REQUIRE(test_python("ref_bert.py", "make --out %s/model %s", dir, make_args) == 0);
     REQUIRE(test_python("ref_bert.py", "run --model %s/model --out %s/fx.safetensors --lengths %s %s %s", dir, dir,
                         lengths, pairs ? "--pairs" : "", ref_args) == 0);
@@ -447,7 +451,7 @@ static void free_kept(char **kj, int n) {
     free(kj);
 }
 
-#define EVAL_ARGS "--dataset planted --planted-n 200 --threads 2 --repeats 0"
+#define EVAL_ARGS "--dataset planted --planted-n 200 --threads 1 --repeats 0"
 
 TEST(baseline_eval_match_reproduces_counts) {
     const char *dir = test_tmpdir();
@@ -500,7 +504,7 @@ TEST(baseline_eval_match_reproduces_counts) {
         }
     }
     /* a run over other examples is an error naming the file */
-    CHECK(test_sh("%s eval --model %s/m --dataset planted --planted-n 400 --threads 2 --repeats 0 --method power "
+    CHECK(test_sh("%s eval --model %s/m --dataset planted --planted-n 400 --threads 1 --repeats 0 --method power "
                   "--match %s/ad.jsonl", bin(), dir, dir) == 1);
     CHECK(strstr(test_sh_output(), "ad.jsonl has 50 examples") != NULL);
     free(dense), free(ad);
@@ -625,6 +629,7 @@ TEST(baseline_match_file_errors) {
 
 TEST(baseline_learned_parameters_validated) {
     const char *dir = test_tmpdir();
+    setenv("OMP_NUM_THREADS", "1", 1);
     struct {
         const char *make, *method, *msg;
     } bad[] = {
