@@ -64,7 +64,10 @@ static int power_wants(const prune_strategy *ps, int layer, prune_point point) {
     const power_state *S = ps->state;
     if (point != PRUNE_AFTER_ATTENTION) return PRUNE_SKIP;
     if (S->match) return layer < S->n_layers - 1 ? PRUNE_ACT_WITH_PROBS : PRUNE_SKIP;
-    return S->fractions && S->keep[layer] >= 1.0 ? PRUNE_SKIP : PRUNE_ACT_WITH_PROBS;
+    if (S->fractions && S->keep[layer] >= 1.0) return PRUNE_SKIP;
+    /* the previous layer already cut every sequence to at most this many */
+    if (layer > 0 && S->keep[layer] >= S->keep[layer - 1]) return PRUNE_SKIP;
+    return PRUNE_ACT_WITH_PROBS;
 }
 
 static int power_select(const prune_strategy *ps, const prune_step *st, uint8_t *keep, double *flops) {
