@@ -168,7 +168,7 @@ static int build_model(bert_model *m, const train_args *a, int n_labels, int voc
         bert_model_free(&src);
     } else {
         bert_config c;
-        bert_config_init(&c, vocab_n, a->H, a->L, a->H ? a->A : 1, a->I, 512, n_labels);
+        bert_config_init(&c, vocab_n, a->H, a->L, a->A, a->I, 512, n_labels);
         if (bert_config_validate(&c, "model shape") != ADP_OK) return ADP_ERR;
         bert_model_alloc(m, &c);
         bert_model_init_random(m, (uint64_t)a->seed);
@@ -179,17 +179,6 @@ static int build_model(bert_model *m, const train_args *a, int n_labels, int voc
         return adp_seterr("the vocabulary has %d entries, the model only %d embeddings", vocab_n, vs);
     }
     if (a->dropout >= 0) m->cfg.hidden_dropout = m->cfg.attn_dropout = (float)a->dropout;
-    return ADP_OK;
-}
-
-static int count_lines(const char *path, int *n) {
-    char *buf = NULL;
-    size_t len = 0;
-    if (adp_read_file(path, &buf, &len) != ADP_OK) return ADP_ERR;
-    *n = 0;
-    for (size_t i = 0; i < len; i++) *n += buf[i] == '\n';
-    if (len && buf[len - 1] != '\n') (*n)++;
-    free(buf);
     return ADP_OK;
 }
 
@@ -473,11 +462,12 @@ int cmd_train(int argc, char **argv) {
     }
     wordpiece wp;
     int wp_loaded = 0, vocab_n = 0;
-    if (!rc && (count_lines(vocab_path, &vocab_n) != ADP_OK || wordpiece_load(&wp, vocab_path, 1) != ADP_OK)) {
+    if (!rc && wordpiece_load(&wp, vocab_path, 1) != ADP_OK) {
         fprintf(stderr, "train: %s\n", adp_errmsg());
         rc = 1;
     }
     wp_loaded = !rc;
+    if (wp_loaded) vocab_n = (int)wp.n;
     packed_tokens pk_train = {0}, pk_dev = {0};
     if (!rc && (dataset_pack(&pk_train, &train, &wp, (size_t)a.max_len) != ADP_OK ||
                 dataset_pack(&pk_dev, &dev, &wp, (size_t)a.max_len) != ADP_OK)) {
