@@ -37,6 +37,9 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
+# experiments/results_db.c embeds results/schema.sql (.incbin), which -MMD cannot see.
+$(BUILD)/experiments/results_db.o: results/schema.sql
+
 $(BUILD)/libadapler.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
@@ -116,5 +119,39 @@ models/%-small-scratch/train.json: models/small-pretrained/pretrain.json | $(BIN
 	@mkdir -p $(@D)
 	$(TRAIN_NICE) $(BINDIR)/adapler train --dataset $* --out $(@D) --config small \
 		--vocab models/small-pretrained/vocab.txt $(FT_ARGS_$*) --threads $(TRAIN_THREADS) 2> $(@D)/log.txt
+
+# ---- Sweeps, the results database and figures (experiments/README.md) ----
+# `make sweep SWEEP=NAME` builds the models experiments/NAME.sweep needs (Makefile rules
+# generated from its model lines: a model is rebuilt only if missing, if its command
+# changed, or if a model it starts from was rebuilt), then runs the sweep's pending cells
+# into $(DB) with $(JOBS) parallel jobs.  `make paper`: the paper, eraser and latency
+# sweeps, then the figures.  `make figures`: every figure of plots/ from $(DB) into
+# $(FIGDIR).  `make demo`: the whole pipeline on the planted task (results/demo.db).
+SWEEP       ?= demo
+DB          ?= results/results.db
+JOBS        ?= 2
+SWEEP_FLAGS ?=
+FIGDIR      ?= plots/out
+.PHONY: sweep paper figures
+sweep: $(BINDIR)/adapler
+	@mkdir -p $(BUILD)/sweeps $(dir $(DB))
+	$(BINDIR)/adapler sweep experiments/$(SWEEP).sweep $(SWEEP_FLAGS) --emit make \
+		--out $(BUILD)/sweeps/$(SWEEP).mk --recipes $(BUILD)/sweeps/recipes
+	$(MAKE) -f $(BUILD)/sweeps/$(SWEEP).mk ADAPLER=$(abspath $(BINDIR)/adapler) models
+	$(BINDIR)/adapler sweep experiments/$(SWEEP).sweep --jobs $(JOBS) --db $(DB) $(SWEEP_FLAGS)
+
+paper: $(BINDIR)/adapler
+	$(MAKE) sweep SWEEP=paper
+	$(MAKE) sweep SWEEP=eraser
+	$(MAKE) sweep SWEEP=latency
+	$(MAKE) figures
+
+figures:
+	sh plots/make_figures.sh $(DB) $(FIGDIR)
+
+demo: $(BINDIR)/adapler
+	$(MAKE) sweep SWEEP=demo DB=results/demo.db SWEEP_FLAGS=--per-example
+	$(MAKE) figures DB=results/demo.db FIGDIR=plots/out/demo
+	@sqlite3 -header -column results/demo.db < experiments/summary.sql
 
 -include $(DEPS)

@@ -18,6 +18,8 @@ int cmd_eraser(int argc, char **argv);   /* eraser/cmd_eraser.c */
 int cmd_train(int argc, char **argv);    /* engine/cmd_train.c */
 int cmd_train_adapler(int argc, char **argv); /* engine/adapler_fit.c (train --method adapler) */
 int cmd_pretrain(int argc, char **argv); /* engine/cmd_pretrain.c */
+int cmd_sweep(int argc, char **argv);    /* experiments/cmd_sweep.c */
+int cmd_results(int argc, char **argv);  /* experiments/cmd_results.c */
 
 /* Helpers shared by the subcommands. */
 /* Parse a whole decimal integer in [lo, hi]; on failure print "<cmd>: <opt>: ..." and

@@ -23,6 +23,8 @@ static const command COMMANDS[] = {
     {"eraser", cmd_eraser, "ERASER rationale data: validate it, score results as metrics.py"},
     {"train", cmd_train, "fine-tune a sequence classifier on a dataset (or time training steps)"},
     {"pretrain", cmd_pretrain, "masked-language-model pretraining of a BERT on the datasets' text"},
+    {"sweep", cmd_sweep, "run a sweep file's cells in parallel into the results database (resumable)"},
+    {"results", cmd_results, "results database: merge shards, create or migrate, print the schema"},
 };
 
 static void usage(FILE *f) {

@@ -1,0 +1,47 @@
+# accuracy_speedup.gp: the paper's main figure.  Accuracy against FLOPs speedup, one panel
+# per dataset, one curve per method: each method's Pareto points (view `frontier`, means
+# over seeds), the unpruned model as a dashed line and the "1 point below" line dotted.
+# Panels use each dataset's most common truncation length; split dev.
+load 'plots/common.gp'
+datasets = s("SELECT group_concat(dataset, ' ') FROM (SELECT DISTINCT dataset FROM points WHERE split = 'dev' ORDER BY dataset)")
+nd = words(datasets)
+ml(d) = s("SELECT max_len FROM points WHERE dataset = ".lit(d)." AND split = 'dev' GROUP BY max_len ORDER BY count(*) DESC, max_len DESC LIMIT 1")
+where(d) = "dataset = ".lit(d)." AND split = 'dev' AND max_len = ".ml(d)
+meths(d) = s("SELECT group_concat(method, ' ') FROM (SELECT DISTINCT method FROM points WHERE ".where(d)." ORDER BY method = 'none' DESC, method)")
+ref(d) = s("SELECT coalesce(100 * ref_accuracy, 'NaN') FROM reference WHERE ".where(d))
+cols = nd > 1 ? 2 : 1
+rows = (nd + cols - 1) / cols
+do for [fmt in formats] {
+    eval set_term(fmt, 700 * cols, 520 * rows + 40)
+    set output out.".".fmt
+    if (nd == 0) {
+        set title "Accuracy vs FLOPs speedup: no cells in ".db
+        set xlabel "FLOPs speedup (x, dense / pruned FLOPs)"
+        set ylabel "accuracy (%)"
+        set xrange [1:10]; set yrange [0:100]
+        plot NaN title "no data"
+        unset output
+        continue
+    }
+    set multiplot layout rows, cols title "Accuracy vs FLOPs speedup per dataset\n(dev split; each method's Pareto points)" font ",13"
+    do for [i = 1:nd] {
+        d = word(datasets, i)
+        r = ref(d) + 0
+        set title sprintf("%s (max_len %s)", d, ml(d))
+        set xlabel "FLOPs speedup (x, dense FLOPs / method FLOPs, log scale)"
+        set ylabel "accuracy (%)"
+        set logscale x 2
+        set grid
+        set key bottom left box opaque font ",9"
+        set autoscale
+        set xrange [0.9:*]
+        ms = meths(d)
+        plot for [m in ms] q("SELECT flops_speedup, 100 * accuracy FROM frontier WHERE ".where(d)." AND method = ".lit(m)." ORDER BY flops_speedup") \
+                 using 1:2 with linespoints lw 2 pt mpt(m) ps 1.2 lc rgb mcolor(m) title m, \
+             r with lines dt 2 lc rgb "#555555" title "unpruned", \
+             r - 1 with lines dt 3 lc rgb "#999999" title "unpruned - 1 point"
+        unset logscale x
+    }
+    unset multiplot
+    unset output
+}

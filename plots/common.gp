@@ -1,0 +1,26 @@
+# common.gp: shared by every figure script (loaded with `load 'plots/common.gp'`).
+# Expects db (the results database) and out (output path without extension), set with
+# gnuplot -e "db='results/results.db'; out='plots/out/NAME'".  Every number comes from
+# the database through sqlite3; nothing is copied by hand.
+if (!exists("db")) db = 'results/results.db'
+if (!exists("out")) out = 'plots/out/figure'
+# q(sql): a gnuplot data source running sql on the database, tab-separated.  SQL string
+# literals use single quotes.
+q(sql) = "< sqlite3 -batch -separator '\t' '".db."' \"".sql."\""
+# s(sql): the first row of a query, as a string ('' if none).
+s(sql) = system("sqlite3 -batch -separator ' ' '".db."' \"".sql."\"")
+set datafile separator "\t"
+set datafile commentschars ""
+set datafile missing ""
+# Method styles: the same colour and symbol for a method in every figure.
+methods_all = "none adapler cascade ltp power random saliency truncate schedule"
+midx(m) = sum [i=1:words(methods_all)] (word(methods_all, i) eq m ? i : 0)
+mcolor(m) = word("#000000 #d62728 #1f77b4 #2ca02c #9467bd #8c564b #e377c2 #7f7f7f #bcbd22 #17becf", midx(m) > 0 ? midx(m) : 10)
+mpt(m) = midx(m) + 4
+# The two output formats of every figure.
+formats = "png svg"
+set_term(fmt, w, h) = fmt eq "png" ? \
+    sprintf("set terminal pngcairo size %d,%d font 'Sans,11' noenhanced", w, h) : \
+    sprintf("set terminal svg size %d,%d dynamic font 'Sans,11' noenhanced", w, h)
+# sql literal escaping for strings read back from the database
+lit(x) = "'".x."'"

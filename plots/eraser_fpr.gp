@@ -1,0 +1,40 @@
+# eraser_fpr.gp: the paper's rationale comparison.  False-positive rate of the words each
+# method keeps at the last layer (non-rationale words kept / non-rationale words, micro,
+# view `eraser_table`) against FLOPs speedup, one panel per dataset with human rationales.
+# --match runs keep AdapLeR's token counts, so their points sit at AdapLeR's speedups.
+load 'plots/common.gp'
+datasets = s("SELECT group_concat(dataset, ' ') FROM (SELECT DISTINCT dataset FROM eraser_table WHERE split = 'dev' ORDER BY dataset)")
+nd = words(datasets)
+meths(d) = s("SELECT group_concat(method, ' ') FROM (SELECT DISTINCT method FROM eraser_table WHERE dataset = ".lit(d)." AND split = 'dev' ORDER BY method = 'none' DESC, method)")
+cols = nd > 1 ? 2 : 1
+rows = (nd + cols - 1) / cols
+do for [fmt in formats] {
+    eval set_term(fmt, 700 * cols, 500 * rows + 40)
+    set output out.".".fmt
+    if (nd == 0) {
+        set title "ERASER false-positive rate: no dataset with rationales in ".db
+        set xlabel "FLOPs speedup (x)"; set ylabel "false-positive rate (%)"
+        set xrange [1:4]; set yrange [0:100]
+        plot NaN title "no data"
+        unset output
+        continue
+    }
+    set multiplot layout rows, cols title "Rationale quality: non-rationale words kept\nat the last layer (ERASER FPR, lower is better)" font ",13"
+    do for [i = 1:nd] {
+        d = word(datasets, i)
+        set title d
+        set xlabel "FLOPs speedup (x, log scale)"
+        set ylabel "false-positive rate (%, micro over words)"
+        set logscale x 2
+        set grid
+        set key top right box opaque font ",9"
+        set yrange [0:105]
+        set xrange [0.9:*]
+        ms = meths(d)
+        plot for [m in ms] q("SELECT avg(flops_speedup), 100 * avg(fpr) FROM eraser_table WHERE split = 'dev' AND dataset = ".lit(d)." AND method = ".lit(m)." GROUP BY operating_point ORDER BY 1") \
+                 using 1:2 with linespoints lw 2 pt mpt(m) ps 1.2 lc rgb mcolor(m) title m
+        unset logscale x
+    }
+    unset multiplot
+    unset output
+}

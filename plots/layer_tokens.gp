@@ -1,0 +1,40 @@
+# layer_tokens.gp: tokens entering each layer, as a share of the input length, for every
+# method at its operating point in `paper_table` (the fastest point within 1 point of the
+# unpruned model's accuracy), one panel per dataset.  From the per-layer rows.
+load 'plots/common.gp'
+datasets = s("SELECT group_concat(dataset, ' ') FROM (SELECT DISTINCT dataset FROM paper_table WHERE split = 'dev' AND knob IS NOT NULL ORDER BY dataset)")
+nd = words(datasets)
+meths(d) = s("SELECT group_concat(method, ' ') FROM (SELECT DISTINCT method FROM paper_table WHERE dataset = ".lit(d)." AND split = 'dev' AND knob IS NOT NULL ORDER BY method = 'none' DESC, method)")
+pick(d, m) = "FROM cell_layers l JOIN current_cells c USING (cell_key) JOIN paper_table p ON p.dataset = c.dataset AND p.split = c.split AND p.max_len = c.max_len AND p.method = c.method AND p.knob IS c.knob AND p.model_name IS c.model_name WHERE c.split = 'dev' AND c.dataset = ".lit(d)." AND c.method = ".lit(m)
+label(d, m) = s("SELECT CASE WHEN knob = '' THEN method ELSE method || ' ' || knob END || printf(' (%.1fx)', flops_speedup) FROM paper_table WHERE split = 'dev' AND dataset = ".lit(d)." AND method = ".lit(m)." LIMIT 1")
+cols = nd > 1 ? 2 : 1
+rows = (nd + cols - 1) / cols
+do for [fmt in formats] {
+    eval set_term(fmt, 700 * cols, 500 * rows + 40)
+    set output out.".".fmt
+    if (nd == 0) {
+        set title "Tokens per layer: no operating points in ".db
+        set xlabel "layer"; set ylabel "tokens entering the layer (% of input length)"
+        set xrange [0:1]; set yrange [0:100]
+        plot NaN title "no data"
+        unset output
+        continue
+    }
+    set multiplot layout rows, cols title "Tokens entering each layer, at each method's fastest\npoint within 1 point of the unpruned model's accuracy" font ",13"
+    do for [i = 1:nd] {
+        d = word(datasets, i)
+        set title d
+        set xlabel "layer (0 = first)"
+        set ylabel "tokens entering the layer (% of input length)"
+        set grid
+        set key bottom left box opaque font ",9"
+        set yrange [0:105]
+        set xrange [-0.2:*]
+        set xtics 1
+        ms = meths(d)
+        plot for [m in ms] q("SELECT l.layer, 100 * avg(l.keep_fraction) ".pick(d, m)." GROUP BY l.layer ORDER BY l.layer") \
+                 using 1:2 with linespoints lw 2 pt mpt(m) lc rgb mcolor(m) title label(d, m)
+    }
+    unset multiplot
+    unset output
+}

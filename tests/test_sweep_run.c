@@ -1,0 +1,388 @@
+/* test_sweep_run.c: `adapler sweep` end to end on tiny random models and the planted task:
+ * a runner killed mid-sweep loses no finished cell and the rerun completes the rest;
+ * failures are recorded and retried; two runners share one database; Slurm shards merge
+ * idempotently into the same cells as a direct run; the generated Makefile rebuilds only
+ * what changed; eval's knob lists equal single runs; every figure script draws from a
+ * small database. */
+#include <cjson/cJSON.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "test.h"
+
+static const char *bin(void) {
+    const char *b = getenv("ADAPLER_BIN");
+    return b ? b : "bin/adapler";
+}
+
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        test_fail(__FILE__, __LINE__, "cannot write %s", path);
+        return;
+    }
+    fputs(text, f);
+    fclose(f);
+}
+
+/* First column of the first row, as text ("" if none or on error). */
+static char *query(const char *db_path, const char *sql) {
+    static char out[8192];
+    out[0] = 0;
+    sqlite3 *db;
+    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        sqlite3_close(db);
+        return out;
+    }
+    sqlite3_busy_timeout(db, 10000);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
+        sqlite3_column_text(st, 0))
+        snprintf(out, sizeof out, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+}
+
+static long qlong(const char *db, const char *sql) {
+    const char *s = query(db, sql);
+    return *s ? atol(s) : -1;
+}
+
+static int make_model(const char *dir, const char *extra) {
+    return test_python("ref_bert.py", "make --out %s/m --labels 2 --layers 1 --hidden 32 --heads 2 --inter 64 %s", dir, extra);
+}
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* No consistency problem in a results database: integrity, per-layer and per-example rows
+ * complete for every cell. */
+static void check_db_consistent(const char *db) {
+    CHECK_STR(query(db, "PRAGMA integrity_check"), "ok");
+    CHECK_INT(qlong(db, "SELECT count(*) FROM cells c JOIN models m USING (model_hash) WHERE "
+                        "(SELECT count(*) FROM cell_layers l WHERE l.cell_key = c.cell_key) != m.layers"),
+              0);
+    CHECK_INT(qlong(db, "SELECT count(*) FROM cells c WHERE has_examples = 1 AND "
+                        "(SELECT count(*) FROM examples e WHERE e.cell_key = c.cell_key) != c.examples"),
+              0);
+}
+
+TEST(sweep_resume_after_kill_loses_no_finished_cell) {
+    const char *d = test_tmpdir();
+    char db[4200], path[4200];
+    REQUIRE(make_model(d, "") == 0);
+    snprintf(path, sizeof path, "%s/s.sweep", d);
+    char text[2048];
+    /* 12 eval processes x 2 values; each cell stores its 500 per-example rows */
+    snprintf(text, sizeof text,
+             "dataset planted --planted-n 2000\n"
+             "run planted %s/m schedule batch=1,2,3,4,5,6,7,8,9,10,11,12 --schedule 0:1;0:0.5\n",
+             d);
+    write_file(path, text);
+    snprintf(db, sizeof db, "%s/r.db", d);
+    REQUIRE(test_sh("(%s sweep %s --db %s --jobs 1 --per-example > %s/run1.log 2>&1 & echo $! > %s/pid)", bin(), path,
+                    db, d, d) == 0);
+    char pidf[4200], *pid_s = NULL;
+    snprintf(pidf, sizeof pidf, "%s/pid", d);
+    REQUIRE(adp_read_file(pidf, &pid_s, NULL) == ADP_OK);
+    pid_t pid = (pid_t)atol(pid_s);
+    free(pid_s);
+    long seen = 0;
+    for (int t = 0; t < 3000 && seen < 4; t++) {
+        sleep_ms(10);
+        seen = qlong(db, "SELECT count(*) FROM cells");
+    }
+    REQUIRE(seen >= 4);
+    REQUIRE(kill(pid, SIGKILL) == 0); /* no chance to clean up */
+    for (int t = 0; t < 500 && kill(pid, 0) == 0; t++) sleep_ms(10);
+    sleep_ms(300);
+    long after = qlong(db, "SELECT count(*) FROM cells");
+    CHECK_MSG(after >= seen, "finished cells lost: %ld seen, %ld after the kill", seen, after);
+    REQUIRE(after < 24); /* the kill came mid-sweep */
+    check_db_consistent(db);
+    /* the children died with the runner */
+    char pat[4200];
+    /* "[-]-model" matches the children's "--model" but not this shell's own command line */
+    snprintf(pat, sizeof pat, "pgrep -f -- '[-]-model %s/m ' > /dev/null", d);
+    CHECK_MSG(test_sh("%s", pat) != 0, "an eval process outlived the runner");
+    CHECK_STR(query(db, "SELECT status || ',' || coalesce(ended_at, 'null') FROM runs"), "running,null");
+    char *first_run = strdup(query(db, "SELECT run_id FROM runs"));
+    char *before = strdup(query(db, "SELECT group_concat(cell_key || finished_at, ';') FROM "
+                                    "(SELECT * FROM cells ORDER BY cell_key)"));
+    /* the rerun does the rest only */
+    CHECK(test_sh("%s sweep %s --db %s --jobs 2 --per-example", bin(), path, db) == 0);
+    CHECK(strstr(test_sh_output(), "were already done") != NULL);
+    CHECK_INT(qlong(db, "SELECT count(*) FROM cells"), 24);
+    char sql[512];
+    snprintf(sql, sizeof sql, "SELECT group_concat(cell_key || finished_at, ';') FROM (SELECT * FROM cells WHERE run_id = '%s' ORDER BY cell_key)",
+             first_run);
+    CHECK_STR(query(db, sql), before);
+    snprintf(sql, sizeof sql, "SELECT cells_done FROM runs WHERE run_id <> '%s'", first_run);
+    CHECK_INT(qlong(db, sql), 24 - after);
+    check_db_consistent(db);
+    /* a third run has nothing to do and leaves no run row */
+    CHECK(test_sh("%s sweep %s --db %s --per-example", bin(), path, db) == 0);
+    CHECK_INT(qlong(db, "SELECT count(*) FROM runs"), 2);
+    free(first_run), free(before);
+}
+
+TEST(sweep_failed_cells_are_recorded_and_retried) {
+    const char *d = test_tmpdir();
+    char db[4200], path[4200], text[2048];
+    REQUIRE(make_model(d, "") == 0);
+    snprintf(path, sizeof path, "%s/s.sweep", d);
+    /* a tsv dataset whose dev split does not exist yet */
+    snprintf(text, sizeof text,
+             "dataset tsv:%s/data --text-col sentence --label-col label\n"
+             "run tsv:%s/data %s/m none\n"
+             "run planted %s/m none\n",
+             d, d, d, d);
+    write_file(path, text);
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/data", d);
+    mkdir(dir, 0755);
+    snprintf(dir, sizeof dir, "%s/data/train.tsv", d);
+    write_file(dir, "sentence\tlabel\na good film\t1\na bad one\t0\n");
+    snprintf(db, sizeof db, "%s/r.db", d);
+    CHECK(test_sh("%s sweep %s --db %s", bin(), path, db) == 1);
+    CHECK(strstr(test_sh_output(), "1 cells finished, 1 failed") != NULL);
+    CHECK_INT(qlong(db, "SELECT count(*) FROM cells"), 1);
+    CHECK_INT(qlong(db, "SELECT count(*) FROM failures"), 1);
+    CHECK(strstr(query(db, "SELECT error FROM failures"), "dev.tsv") != NULL);
+    CHECK_STR(query(db, "SELECT status FROM runs"), "failed");
+    CHECK(test_sh("%s sweep %s --db %s --dry-run | grep -c pending", bin(), path, db) == 0);
+    CHECK(strstr(test_sh_output(), "1 done, 1 pending") != NULL);
+    /* the data appears: the rerun retries the failed cell only */
+    snprintf(dir, sizeof dir, "%s/data/dev.tsv", d);
+    write_file(dir, "sentence\tlabel\na fine film\t1\na dull one\t0\nsplendid\t1\n");
+    CHECK(test_sh("%s sweep %s --db %s", bin(), path, db) == 0);
+    CHECK(strstr(test_sh_output(), "1 cells finished, 0 failed, 1 were already done") != NULL);
+    CHECK_INT(qlong(db, "SELECT count(*) FROM cells"), 2);
+    CHECK_INT(qlong(db, "SELECT examples FROM cells WHERE dataset LIKE 'tsv:%'"), 3);
+}
+
+TEST(sweep_two_runners_share_one_database) {
+    const char *d = test_tmpdir();
+    char db[4200], a[4200], b[4200], text[2048];
+    REQUIRE(make_model(d, "") == 0);
+    snprintf(a, sizeof a, "%s/a.sweep", d);
+    snprintf(b, sizeof b, "%s/b.sweep", d);
+    snprintf(text, sizeof text,
+             "dataset planted --planted-n 800\nrun planted %s/m none\n"
+             "run planted %s/m schedule batch=1,2,3,4,5 --schedule 0:0.5;0:0.25\n", d, d);
+    write_file(a, text);
+    snprintf(text, sizeof text,
+             "dataset planted --planted-n 800\nrun planted %s/m none\n"
+             "run planted %s/m schedule batch=6,7,8,9,10 --schedule 0:0.5;0:0.25\n", d, d);
+    write_file(b, text);
+    snprintf(db, sizeof db, "%s/shared.db", d);
+    /* both start on a file that does not exist yet, with per-example rows (long transactions) */
+    CHECK(test_sh("%s sweep %s --db %s --per-example > %s/a.log 2>&1 & "
+                  "%s sweep %s --db %s --per-example > %s/b.log 2>&1 & wait %%1; ra=$?; wait %%2; rb=$?; "
+                  "cat %s/a.log %s/b.log; test $ra = 0 && test $rb = 0",
+                  bin(), a, db, d, bin(), b, db, d, d, d) == 0);
+    /* the cell both files hold is one row */
+    CHECK_INT(qlong(db, "SELECT count(*) FROM cells"), 1 + 10 + 10);
+    CHECK_INT(qlong(db, "SELECT count(*) FROM cells WHERE method = 'none'"), 1);
+    CHECK_INT(qlong(db, "SELECT count(*) FROM runs WHERE status = 'done'"), 2);
+    CHECK_INT(qlong(db, "SELECT count(*) FROM failures"), 0);
+    check_db_consistent(db);
+}
+
+TEST(sweep_slurm_shards_merge_idempotently) {
+    const char *d = test_tmpdir();
+    char path[4200], text[2048], script[4200];
+    REQUIRE(make_model(d, "") == 0);
+    snprintf(path, sizeof path, "%s/s.sweep", d);
+    snprintf(text, sizeof text,
+             "sweep shardy\ndataset planted --planted-n 200\nrun planted %s/m none\n"
+             "run planted %s/m schedule batch=4,8 --schedule 0:0.75;0:0.5;0:0.25\n", d, d);
+    write_file(path, text);
+    /* the direct run */
+    REQUIRE(test_sh("%s sweep %s --db %s/direct.db --jobs 2", bin(), path, d) == 0);
+    CHECK_INT(qlong(strcat(strcpy(text, d), "/direct.db"), "SELECT count(*) FROM cells"), 7);
+    /* a Slurm array, its tasks run here one after the other */
+    snprintf(script, sizeof script, "%s/array.sh", d);
+    REQUIRE(test_sh("%s sweep %s --emit slurm --db %s/main.db --shards %s/shards --out %s", bin(), path, d, d, script) == 0);
+    char *s = NULL;
+    REQUIRE(adp_read_file(script, &s, NULL) == ADP_OK);
+    CHECK(strstr(s, "#SBATCH --array=0-6\n") != NULL);
+    CHECK(strstr(s, "--cell \"$SLURM_ARRAY_TASK_ID\"") != NULL);
+    free(s);
+    REQUIRE(test_sh("for i in 0 1 2 3 4 5 6; do SLURM_ARRAY_TASK_ID=$i SLURM_CPUS_PER_TASK=1 bash %s || exit 1; done", script) == 0);
+    char main_db[4200], direct_db[4200];
+    snprintf(main_db, sizeof main_db, "%s/main.db", d);
+    snprintf(direct_db, sizeof direct_db, "%s/direct.db", d);
+    REQUIRE(test_sh("%s results merge %s/shards/cell-*.db --into %s", bin(), d, main_db) == 0);
+    CHECK(strstr(test_sh_output(), "7 new cells from 7 shards, 0 already present") != NULL);
+    const char *keys = "SELECT group_concat(cell_key, ',') FROM (SELECT cell_key FROM cells ORDER BY cell_key)";
+    char *want = strdup(query(direct_db, keys));
+    CHECK_STR(query(main_db, keys), want);
+    const char *dump = "SELECT group_concat(cell_key || accuracy || flops_speedup || run_id, ',') FROM "
+                       "(SELECT * FROM cells ORDER BY cell_key)";
+    char *once = strdup(query(main_db, dump));
+    long runs = qlong(main_db, "SELECT count(*) FROM runs");
+    /* merging again, and merging the direct run's identical cells, adds nothing */
+    REQUIRE(test_sh("%s results merge %s/shards/cell-*.db %s --into %s", bin(), d, direct_db, main_db) == 0);
+    CHECK(strstr(test_sh_output(), "0 new cells from 8 shards, 14 already present") != NULL);
+    CHECK_INT(qlong(main_db, "SELECT count(*) FROM cells"), 7);
+    CHECK_STR(query(main_db, dump), once);
+    CHECK_INT(qlong(main_db, "SELECT count(*) FROM runs"), runs + 1); /* the direct run's row */
+    check_db_consistent(main_db);
+    /* with everything merged, there is nothing left to emit */
+    CHECK(test_sh("%s sweep %s --emit slurm --db %s", bin(), path, main_db) != 0);
+    CHECK(strstr(test_sh_output(), "no pending cell") != NULL);
+    /* a shard from a newer schema, or a non-database, is refused with its name */
+    snprintf(text, sizeof text, "%s/bogus.db", d);
+    write_file(text, "not sqlite at all, but long enough to be read as a header............................\n");
+    CHECK(test_sh("%s results merge %s --into %s", bin(), text, main_db) == 1);
+    CHECK(strstr(test_sh_output(), "bogus.db") != NULL);
+    free(want), free(once);
+}
+
+static int count_lines(const char *path, const char *needle) {
+    char *s = NULL;
+    if (adp_read_file(path, &s, NULL) != ADP_OK) return -1;
+    int n = 0;
+    for (char *p = s; (p = strstr(p, needle)) != NULL; p++) n++;
+    free(s);
+    return n;
+}
+
+TEST(sweep_generated_makefile_rebuilds_only_what_changed) {
+    const char *d = test_tmpdir();
+    char path[4200], text[4096], log[4200];
+    REQUIRE(make_model(d, "") == 0);
+    snprintf(text, sizeof text, "%s/build.sh", d);
+    snprintf(log, sizeof log, "%s/log", d);
+    char sh[4096];
+    snprintf(sh, sizeof sh, "#!/bin/sh\n# build.sh NAME OUT [extra]: a stand-in for training\nrm -rf \"$2\"\ncp -r %s/m \"$2\"\necho \"built $1\" >> %s\n", d, log);
+    write_file(text, sh);
+    snprintf(path, sizeof path, "%s/s.sweep", d);
+    const char *base = "model a %s/models/a : sh %s/build.sh a {out} %s\n"
+                       "model b %s/models/b : sh %s/build.sh b {out} {model:a} %s\n"
+                       "run planted b none\n";
+    const char *make = "%s sweep %s --emit make --out %s/s.mk --recipes %s/recipes && make -s -f %s/s.mk models";
+    snprintf(text, sizeof text, base, d, d, "", d, d, "");
+    write_file(path, text);
+    REQUIRE(test_sh(make, bin(), path, d, d, d) == 0);
+    CHECK_INT(count_lines(log, "built a"), 1);
+    CHECK_INT(count_lines(log, "built b"), 1);
+    /* nothing changed: nothing rebuilt; the runner accepts the stamps */
+    REQUIRE(test_sh(make, bin(), path, d, d, d) == 0);
+    CHECK_INT(count_lines(log, "built"), 2);
+    CHECK(test_sh("%s sweep %s --dry-run --db %s/r.db", bin(), path, d) == 0);
+    CHECK(strstr(test_sh_output(), "1 pending, 0 without their model") != NULL);
+    /* b's command changes: b only */
+    snprintf(text, sizeof text, base, d, d, "", d, d, "--flag");
+    write_file(path, text);
+    REQUIRE(test_sh(make, bin(), path, d, d, d) == 0);
+    CHECK_INT(count_lines(log, "built a"), 1);
+    CHECK_INT(count_lines(log, "built b"), 2);
+    /* a's command changes: a, and b which starts from it */
+    snprintf(text, sizeof text, base, d, d, "--other", d, d, "--flag");
+    write_file(path, text);
+    REQUIRE(test_sh(make, bin(), path, d, d, d) == 0);
+    CHECK_INT(count_lines(log, "built a"), 2);
+    CHECK_INT(count_lines(log, "built b"), 3);
+    /* a stamp from another recipe, or none, is refused by the runner, naming make */
+    snprintf(text, sizeof text, "%s/models/b/.built", d);
+    write_file(text, "sh something else\n");
+    CHECK(test_sh("%s sweep %s --db %s/r.db", bin(), path, d) == 2);
+    CHECK(strstr(test_sh_output(), "was built by another command") != NULL);
+    unlink(text);
+    CHECK(test_sh("%s sweep %s --db %s/r.db", bin(), path, d) == 2);
+    CHECK(strstr(test_sh_output(), "no .built stamp") && strstr(test_sh_output(), "make sweep"));
+}
+
+static cJSON *parse_line(const char *s) { return cJSON_Parse(s); }
+
+TEST(sweep_eval_knob_list_equals_single_runs) {
+    const char *d = test_tmpdir();
+    REQUIRE(test_python("ref_bert.py", "make --out %s/m --adapler --labels 2 --layers 3 --hidden 64 --heads 4 --inter 128", d) == 0);
+    const char *common = "--dataset planted --planted-n 400 --threads 1 --repeats 0";
+    REQUIRE(test_sh("%s eval --model %s/m %s --method adapler --eta-scale 0.3,0.6,1.2 --examples %s/ex.jsonl > %s/list.jsonl",
+                    bin(), d, common, d, d) == 0);
+    char path[4200], *list = NULL;
+    snprintf(path, sizeof path, "%s/list.jsonl", d);
+    REQUIRE(adp_read_file(path, &list, NULL) == ADP_OK);
+    const char *vals[] = {"0.3", "0.6", "1.2"};
+    char *save = NULL, *line = strtok_r(list, "\n", &save);
+    for (int k = 0; k < 3; k++, line = strtok_r(NULL, "\n", &save)) {
+        REQUIRE(line);
+        REQUIRE(test_sh("%s eval --model %s/m %s --method adapler --eta-scale %s", bin(), d, common, vals[k]) == 0);
+        cJSON *a = parse_line(line), *b = parse_line(test_sh_output());
+        REQUIRE(a && b);
+        const char *same[] = {"accuracy", "macro_f1", "flops_speedup", "gflops", "mean_length"};
+        for (int i = 0; i < 5; i++)
+            CHECK_NEAR(cJSON_GetObjectItem(a, same[i])->valuedouble, cJSON_GetObjectItem(b, same[i])->valuedouble, 0);
+        char *la = cJSON_PrintUnformatted(cJSON_GetObjectItem(a, "layer_tokens"));
+        char *lb = cJSON_PrintUnformatted(cJSON_GetObjectItem(b, "layer_tokens"));
+        CHECK_STR(la, lb);
+        char *ea = cJSON_PrintUnformatted(cJSON_GetObjectItem(a, "eraser"));
+        char *eb = cJSON_PrintUnformatted(cJSON_GetObjectItem(b, "eraser"));
+        CHECK_STR(ea, eb);
+        CHECK_STR(cJSON_GetObjectItem(a, "knob")->valuestring, cJSON_GetObjectItem(b, "knob")->valuestring);
+        free(la), free(lb), free(ea), free(eb);
+        cJSON_Delete(a), cJSON_Delete(b);
+    }
+    CHECK(line == NULL);
+    free(list);
+    /* per-example lines: every value's, tagged with its knob */
+    snprintf(path, sizeof path, "%s/ex.jsonl", d);
+    CHECK_INT(count_lines(path, "\"index\": "), 3 * 100);
+    CHECK_INT(count_lines(path, "\"knob\": \"adapler eta_scale=0.6\""), 100);
+    CHECK_INT(count_lines(path, "\"token_layers\": ["), 300);
+    /* ';' lists for values with commas; a bad value in a list is an error naming it */
+    CHECK(test_sh("%s eval --model %s/m %s --method schedule --schedule '1:0.5,2:0.5;1:0.25' | wc -l", bin(), d, common) == 0);
+    CHECK(atoi(test_sh_output()) == 2);
+    CHECK(test_sh("%s eval --model %s/m %s --method adapler --eta-scale 0.5,-2", bin(), d, common) == 2);
+    CHECK(strstr(test_sh_output(), "--eta-scale") && strstr(test_sh_output(), "-2"));
+    CHECK(test_sh("%s eval --model %s/m %s --method schedule --schedule '1:0.5;9:0.5'", bin(), d, common) == 1);
+    CHECK(strstr(test_sh_output(), "--schedule") != NULL);
+}
+
+TEST(sweep_every_figure_script_draws_from_a_small_database) {
+    const char *d = test_tmpdir();
+    char path[4200], text[2048], db[4200];
+    REQUIRE(test_python("ref_bert.py", "make --out %s/m --adapler --labels 2 --layers 2 --hidden 32 --heads 2 --inter 64", d) == 0);
+    snprintf(path, sizeof path, "%s/s.sweep", d);
+    snprintf(text, sizeof text,
+             "dataset planted --planted-n 200\n"
+             "run planted %s/m none\n"
+             "run planted %s/m adapler --eta-scale 0,0.5,1,1.5,2\n"
+             "run planted %s/m schedule --schedule 1:0.75;1:0.5;1:0.25\n"
+             "run planted %s/m adapler repeats=1 threads=1 batch=1,8 --eta-scale 1,2\n",
+             d, d, d, d);
+    write_file(path, text);
+    snprintf(db, sizeof db, "%s/r.db", d);
+    REQUIRE(test_sh("%s sweep %s --db %s --jobs 2 --per-example", bin(), path, db) == 0);
+    CHECK(test_sh("sh plots/make_figures.sh %s %s/fig", db, d) == 0);
+    const char *names[] = {"accuracy_speedup", "wall_vs_flops", "layer_tokens", "eraser_fpr", "token_fading"};
+    for (int i = 0; i < 5; i++) {
+        char f[4300], *s = NULL;
+        size_t n = 0;
+        snprintf(f, sizeof f, "%s/fig/%s.png", d, names[i]);
+        REQUIRE(adp_read_file(f, &s, &n) == ADP_OK);
+        CHECK_MSG(n > 2000 && !memcmp(s, "\x89PNG", 4), "%s: %zu bytes", f, n);
+        free(s);
+        snprintf(f, sizeof f, "%s/fig/%s.svg", d, names[i]);
+        REQUIRE(adp_read_file(f, &s, &n) == ADP_OK);
+        CHECK_MSG(strstr(s, "<svg") != NULL, "%s is not SVG", f);
+        /* drawn from the data: the methods appear in the legend, no "no data" placeholder */
+        CHECK_MSG(strstr(s, "no data") == NULL && strstr(s, "no timed cells") == NULL &&
+                      strstr(s, "no per-example rows") == NULL,
+                  "%s has no data", f);
+        if (i != 4) CHECK_MSG(strstr(s, "adapler") != NULL, "%s: adapler missing from the legend", f);
+        free(s);
+    }
+}
