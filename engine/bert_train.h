@@ -9,9 +9,10 @@
  *   bert_train_backward(&c, &m, &grads, d_logits, d_out);
  *   bert_train_ctx_free(&c);
  *
- * The weights must not be packed while they change: call bert_model_unpack() before
- * training (linear_forward then runs cblas_sgemm on the HF-layout weights), and
- * bert_model_pack() again before fast inference.
+ * linear_forward() uses the model's packed panels when present (gemm.h), so after changing
+ * the weights either repack them (bert_model_pack(); the trainers do it after every update,
+ * since the packed kernel with its fused bias repays the copy) or drop them
+ * (bert_model_unpack(): cblas_sgemm on the HF-layout weights).
  *
  * What happens before layer l = 0..L-1 (the layer's *input* rows are the previous layer's
  * output, or the embeddings' output for l = 0; "before dropping" means these rows):

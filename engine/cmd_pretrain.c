@@ -335,8 +335,7 @@ int cmd_pretrain(int argc, char **argv) {
     bert_model m;
     bert_model_alloc(&m, &cfg);
     bert_config_free(&cfg);
-    bert_model_init_random(&m, (uint64_t)seed);
-    bert_model_unpack(&m);
+    bert_model_init_random(&m, (uint64_t)seed); /* packed, and repacked after every update */
     pretrainer p;
     memset(&p, 0, sizeof p);
     bert_train_ctx_init(&p.ctx);
@@ -414,6 +413,7 @@ int cmd_pretrain(int argc, char **argv) {
             }
             grad_clip(&p.opt, clip);
             adamw_step(&p.opt, (float)lr_linear_schedule(lr, step, warm, steps_est));
+            bert_model_pack(&m);
             if (!isfinite(loss)) {
                 fprintf(stderr, "\npretrain: step %ld: the loss is %g; lower --lr?\n", step, loss);
                 rc = 1;
