@@ -133,6 +133,11 @@ static int knob_list(char **argv, int opt, char ***vals, int *n) {
     }
     free(copy);
     if (rc == 1 && *n == 0) rc = adp_seterr("%s: empty list '%s'", argv[opt], v);
+    if (rc != 1) {
+        for (int k = 0; k < *n; k++) free((*vals)[k]);
+        free(*vals);
+        *vals = NULL, *n = 0;
+    }
     return rc;
 }
 

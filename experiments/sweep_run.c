@@ -367,7 +367,7 @@ static void build_jobs(runner *R) {
         free(pend);
         i = j;
     }
-    qsort(R->jobs, (size_t)R->n_jobs, sizeof(job), cmp_job);
+    if (R->n_jobs > 1) qsort(R->jobs, (size_t)R->n_jobs, sizeof(job), cmp_job);
 }
 
 static void fill_cell(runner *R, const sweep_cell *c, results_cell *rc) {

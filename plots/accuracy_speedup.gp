@@ -35,6 +35,7 @@ do for [fmt in formats] {
         set key bottom left box opaque font ",9"
         set autoscale
         set xrange [0.9:*]
+        set yrange [*:101]
         ms = meths(d)
         plot for [m in ms] q("SELECT flops_speedup, 100 * accuracy FROM frontier WHERE ".where(d)." AND method = ".lit(m)." ORDER BY flops_speedup") \
                  using 1:2 with linespoints lw 2 pt mpt(m) ps 1.2 lc rgb mcolor(m) title m, \

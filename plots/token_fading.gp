@@ -1,10 +1,11 @@
 # token_fading.gp: one example's tokens fading out layer by layer.  From the per-example
 # rows (sweep --per-example): for every WordPiece, the layers it entered; a dark cell is a
 # token present in that layer, a light one a token already dropped.  The example is
-# chosen by query: an AdapLeR cell (else any pruning method) with eta-scale nearest 1, a
-# correctly classified example of 12 to 40 pieces, preferring one with most tokens dropped.
+# chosen by query: the fastest AdapLeR cell (else another pruning method) within 10 points
+# of the unpruned accuracy, and in it a correctly classified example of 12 to 40 pieces
+# whose share of tokens reaching the last layer is closest to the cell's mean.
 load 'plots/common.gp'
-pickq = "SELECT e.cell_key, e.idx FROM examples e JOIN current_cells c USING (cell_key) WHERE c.method <> 'none' AND e.label = e.pred AND json_array_length(e.pieces) BETWEEN 12 AND 40 ORDER BY c.method = 'adapler' DESC, abs(coalesce(c.knob_value, 1) - 1), json_extract(e.layer_tokens, '$[#-1]') * 1.0 / json_array_length(e.pieces), e.idx LIMIT 1"
+pickq = "WITH cand AS (SELECT c.cell_key, c.method, c.flops_speedup, c.accuracy, r.ref_accuracy, c.last_tokens / c.mean_length AS frac FROM current_cells c LEFT JOIN reference r USING (dataset, split, max_len) WHERE c.has_examples = 1 AND c.method <> 'none'), best AS (SELECT cell_key, frac FROM cand ORDER BY method = 'adapler' DESC, (flops_speedup > 1.1 AND accuracy >= coalesce(ref_accuracy, 0) - 0.1) DESC, flops_speedup DESC LIMIT 1) SELECT e.cell_key, e.idx FROM examples e JOIN best b USING (cell_key) ORDER BY (e.label = e.pred AND json_array_length(e.pieces) BETWEEN 12 AND 40) DESC, json_array_length(e.pieces) <= 60 DESC, abs(json_extract(e.layer_tokens, '$[#-1]') * 1.0 / json_array_length(e.pieces) - b.frac), e.idx LIMIT 1"
 sel = s(pickq)
 do for [fmt in formats] {
     eval set_term(fmt, 1300, 520)
