@@ -386,3 +386,33 @@ TEST(sweep_every_figure_script_draws_from_a_small_database) {
         free(s);
     }
 }
+
+TEST(sweep_match_lines_run_at_the_reference_counts) {
+    const char *d = test_tmpdir();
+    char path[4200], text[2048], db[4200];
+    REQUIRE(test_python("ref_bert.py", "make --out %s/m --adapler --labels 2 --layers 3 --hidden 32 --heads 2 --inter 64", d) == 0);
+    snprintf(path, sizeof path, "%s/s.sweep", d);
+    snprintf(text, sizeof text,
+             "dataset planted --planted-n 200\n"
+             "run planted %s/m random match=ad seeds=1,2\n" /* before its reference in the file */
+             "run planted %s/m adapler name=ad --eta-scale 0.5,1\n"
+             "run planted %s/m cascade match=ad\n",
+             d, d, d);
+    write_file(path, text);
+    snprintf(db, sizeof db, "%s/r.db", d);
+    REQUIRE(test_sh("%s sweep %s --db %s --jobs 2", bin(), path, db) == 0);
+    CHECK_INT(qlong(db, "SELECT count(*) FROM cells"), 2 + 4 + 2);
+    /* references keep their per-example rows even without --per-example */
+    CHECK_INT(qlong(db, "SELECT count(*) FROM cells WHERE method = 'adapler' AND has_examples = 1"), 2);
+    /* random before each layer reproduces every layer's count of the matched AdapLeR cell */
+    CHECK_INT(qlong(db, "SELECT count(*) FROM cells c JOIN cells r ON r.cell_key = c.match_key "
+                        "JOIN cell_layers a ON a.cell_key = c.cell_key JOIN cell_layers b ON b.cell_key = r.cell_key "
+                        "AND b.layer = a.layer WHERE c.method = 'random' AND abs(a.tokens - b.tokens) > 1e-9"),
+              0);
+    CHECK_INT(qlong(db, "SELECT count(*) FROM cells WHERE match_key IS NOT NULL AND match_knob LIKE '--eta-scale %'"), 6);
+    /* eraser_table puts each matched row at its reference's operating point */
+    CHECK_INT(qlong(db, "SELECT count(DISTINCT operating_point) FROM eraser_table WHERE method IN ('adapler', 'random', 'cascade')"), 2);
+    /* a rerun has nothing to do; a changed reference would re-run its matched cells (keys chain) */
+    CHECK(test_sh("%s sweep %s --db %s --dry-run", bin(), path, db) == 0);
+    CHECK(strstr(test_sh_output(), "8 done, 0 pending") != NULL);
+}
