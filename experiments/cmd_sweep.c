@@ -29,7 +29,8 @@ static void usage(FILE *f) {
             "  --skip-unavailable   skip run lines whose method or options this build lacks (listed on\n"
             "                       stderr) instead of stopping at the first\n"
             "  --dry-run            print the cells (index, status, dataset, model, method, knob, seed,\n"
-            "                       batch, max_len, threads, repeats), tab-separated, and the models' state\n"
+            "                       batch, max_len, threads, repeats), tab-separated, and the models' state;\n"
+            "                       status: done, pending, retry (failed before), no-model.  Creates nothing\n"
             "  --emit make          print Makefile rules building the sweep's models (see `make sweep`)\n"
             "  --emit slurm         print a Slurm array script: one task per pending cell, each into its\n"
             "                       own shard database (--shards DIR, default results/shards/NAME), then\n"
@@ -136,6 +137,7 @@ int cmd_sweep(int argc, char **argv) {
     sweep_opts o = {.db_path = db, .ref_db_path = ref_db, .jobs = (int)jobs, .threads_per_job = (int)tpj,
                     .per_example = per_example, .skip_unavailable = skip, .only_cell = (int)cell,
                     .need_models = !(emit && !strcmp(emit, "make")), .command = command, .stop = &g_stop,
+                    .db_read_only = dry || emit != NULL,
                     .progress = on_progress, .user = &ps};
     if (emit && !strcmp(emit, "slurm")) o.db_path = db, o.jobs = 1, o.threads_per_job = tpj_given ? (int)tpj : 1;
     sweep_ctx x;
@@ -171,7 +173,7 @@ int cmd_sweep(int argc, char **argv) {
             rc = 1;
         }
     } else if (dry) {
-        static const char *st[] = {"pending", "done", "no-model", "failed"};
+        static const char *st[] = {"pending", "done", "no-model", "retry", "failed"};
         printf("index\tstatus\tdataset\tmodel\tmethod\tknob\tseed\tbatch\tmax_len\tthreads\trepeats\n");
         for (int i = 0; i < x.plan.n_cells; i++) {
             const sweep_cell *c = &x.plan.cells[i];
@@ -181,8 +183,11 @@ int cmd_sweep(int argc, char **argv) {
         }
         for (int i = 0; i < x.plan.n_models; i++)
             if (x.model_problem[i]) fprintf(stderr, "sweep: %s\n", x.model_problem[i]);
-        fprintf(stderr, "sweep %s: %d cells in %d eval groups: %d done, %d pending, %d without their model\n",
-                x.sf.name, x.plan.n_cells, x.plan.n_groups, x.n_done, x.n_pending, x.n_no_model);
+        int retry = 0;
+        for (int i = 0; i < x.plan.n_cells; i++) retry += x.status[i] == CELL_FAILED_BEFORE;
+        fprintf(stderr, "sweep %s: %d cells in %d eval groups: %d done, %d pending (%d of them failed before), %d "
+                        "without their model\n",
+                x.sf.name, x.plan.n_cells, x.plan.n_groups, x.n_done, x.n_pending, retry, x.n_no_model);
     } else if (x.n_no_model && (cell < 0 || x.status[cell] == CELL_NO_MODEL)) {
         /* every missing model at once, before anything runs */
         for (int i = 0; i < x.plan.n_models; i++)

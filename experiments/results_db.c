@@ -270,6 +270,17 @@ int results_db_cell_done(results_db *r, const char *cell_key, int need_examples,
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? ADP_OK : adp_seterr("%s: %s", r->path, sqlite3_errstr(rc));
 }
 
+int results_db_cell_failed(results_db *r, const char *cell_key, int *failed) {
+    sqlite3_stmt *st;
+    *failed = 0;
+    if (prepare(r, "SELECT count(*) FROM failures WHERE cell_key = ?", &st) != ADP_OK) return ADP_ERR;
+    bind_text(st, 1, cell_key);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) *failed = sqlite3_column_int(st, 0) > 0;
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? ADP_OK : adp_seterr("%s: %s", r->path, sqlite3_errstr(rc));
+}
+
 /* ---- a finished cell ----------------------------------------------------------------- */
 
 static double jnum(const cJSON *o, const char *k) {

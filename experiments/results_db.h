@@ -84,6 +84,8 @@ int results_db_cell_done(results_db *r, const char *cell_key, int need_examples,
  * JSON lacks a required field (the message names it). */
 int results_db_put_cell(results_db *r, const results_cell *c, const char *eval_json, char *const *example_lines,
                         size_t n_examples, double seconds);
+/* Has the cell a failure on record (in any run)? */
+int results_db_cell_failed(results_db *r, const char *cell_key, int *failed);
 /* Record that a cell failed in this run (error: eval's last stderr lines). */
 int results_db_put_failure(results_db *r, const results_cell *c, int exit_status, const char *error);
 

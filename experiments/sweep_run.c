@@ -161,7 +161,7 @@ int sweep_open(sweep_ctx *x, const char *path, const sweep_opts *o) {
         if (c->match_ref >= 0 && !strcmp(p->models[p->cells[c->match_ref].model].hash, "unavailable")) bad = 1;
         x->status[i] = bad ? CELL_NO_MODEL : CELL_PENDING;
     }
-    if (o->db_path && o->need_models) {
+    if (o->db_path && o->need_models && (!o->db_read_only || file_exists(o->db_path))) {
         results_db db;
         if (results_db_open(&db, o->db_path) != ADP_OK) {
             sweep_close(x);
@@ -169,14 +169,16 @@ int sweep_open(sweep_ctx *x, const char *path, const sweep_opts *o) {
         }
         for (int i = 0; i < p->n_cells; i++) {
             if (x->status[i] != CELL_PENDING) continue;
-            int done;
+            int done, failed;
             const sweep_cell *c = &p->cells[i];
-            if (results_db_cell_done(&db, c->cell_key, o->per_example || c->is_ref, &done) != ADP_OK) {
+            if (results_db_cell_done(&db, c->cell_key, o->per_example || c->is_ref, &done) != ADP_OK ||
+                results_db_cell_failed(&db, c->cell_key, &failed) != ADP_OK) {
                 results_db_close(&db);
                 sweep_close(x);
                 return ADP_ERR;
             }
             if (done) x->status[i] = CELL_DONE;
+            else if (failed) x->status[i] = CELL_FAILED_BEFORE;
         }
         results_db_close(&db);
     }
@@ -190,7 +192,7 @@ int sweep_open(sweep_ctx *x, const char *path, const sweep_opts *o) {
         }
         for (int i = 0; i < p->n_cells; i++) {
             int done;
-            if (!p->cells[i].is_ref || x->status[i] != CELL_PENDING) continue;
+            if (!p->cells[i].is_ref || !CELL_RUNNABLE(x->status[i])) continue;
             if (results_db_cell_done(&db, p->cells[i].cell_key, 1, &done) != ADP_OK) {
                 results_db_close(&db);
                 sweep_close(x);
@@ -201,7 +203,7 @@ int sweep_open(sweep_ctx *x, const char *path, const sweep_opts *o) {
         results_db_close(&db);
     }
     for (int i = 0; i < p->n_cells; i++) {
-        x->n_pending += x->status[i] == CELL_PENDING;
+        x->n_pending += CELL_RUNNABLE(x->status[i]);
         x->n_done += x->status[i] == CELL_DONE;
         x->n_no_model += x->status[i] == CELL_NO_MODEL;
     }
@@ -347,7 +349,7 @@ static void build_jobs(runner *R) {
         /* pending cells of group [i, j) */
         int *pend = mallocCheck(sizeof(int) * (size_t)(j - i)), np = 0;
         for (int k = i; k < j; k++)
-            if (x->status[k] == CELL_PENDING && (R->o->only_cell < 0 || R->o->only_cell == k)) pend[np++] = k;
+            if (CELL_RUNNABLE(x->status[k]) && (R->o->only_cell < 0 || R->o->only_cell == k)) pend[np++] = k;
         const sweep_cell *c0 = &p->cells[i];
         int excl = c0->repeats > 0 && c0->timing == TIMING_EXCLUSIVE;
         int chunks = excl ? 1 : ADP_MIN(workers, np);
@@ -416,7 +418,7 @@ static void fail_rest(runner *R, job *jb, int status, const char *why) {
         fill_cell(R, c, &rc);
         if (results_db_put_failure(&R->db, &rc, status, why) != ADP_OK)
             fprintf(stderr, "sweep: warning: %s\n", adp_errmsg()); /* the cell is retried anyway */
-        R->x->status[c->index] = CELL_FAILED_BEFORE;
+        R->x->status[c->index] = CELL_FAILED;
         R->failed++;
         R->units_done += cell_cost(c);
         char what[400];
@@ -670,7 +672,7 @@ static int ready(runner *R, const job *jb) {
     const sweep_cell *c0 = &R->x->plan.cells[jb->cells[0]];
     if (c0->match_ref < 0) return 1;
     unsigned char s = R->x->status[c0->match_ref];
-    return s == CELL_DONE ? 1 : s == CELL_PENDING ? 0 : -1;
+    return s == CELL_DONE ? 1 : CELL_RUNNABLE(s) ? 0 : -1;
 }
 
 int sweep_execute(sweep_ctx *x, const sweep_opts *o, int *done_out, int *failed_out) {
@@ -937,7 +939,7 @@ int sweep_emit_slurm(sweep_ctx *x, FILE *out, const char *sweep_path, const char
     size_t spec_len = 0;
     FILE *sp = open_memstream(&spec, &spec_len);
     for (int i = 0; i < p->n_cells;) {
-        int ok = x->status[i] == CELL_PENDING || x->status[i] == CELL_FAILED_BEFORE;
+        int ok = CELL_RUNNABLE(x->status[i]);
         if (ok && p->cells[i].match_ref >= 0 && x->status[p->cells[i].match_ref] != CELL_DONE) {
             ok = 0;
             n_waiting++;
@@ -947,7 +949,7 @@ int sweep_emit_slurm(sweep_ctx *x, FILE *out, const char *sweep_path, const char
             continue;
         }
         int j = i;
-        while (j + 1 < p->n_cells && (x->status[j + 1] == CELL_PENDING || x->status[j + 1] == CELL_FAILED_BEFORE) &&
+        while (j + 1 < p->n_cells && CELL_RUNNABLE(x->status[j + 1]) &&
                !(p->cells[j + 1].match_ref >= 0 && x->status[p->cells[j + 1].match_ref] != CELL_DONE))
             j++;
         fprintf(sp, "%s%d", n_tasks ? "," : "", i);

@@ -33,7 +33,8 @@ typedef struct {
 } sweep_progress;
 
 typedef struct {
-    const char *db_path;     /* results database (created if needed) */
+    const char *db_path;     /* results database (created if needed, unless db_read_only) */
+    int db_read_only;        /* only look: a missing database means nothing is finished */
     const char *ref_db_path; /* where match= references are read; default db_path */
     int jobs;                /* eval processes at once (default 1) */
     int threads_per_job;     /* threads of each untimed job; 0: cores / jobs */
@@ -47,7 +48,10 @@ typedef struct {
     void *user;
 } sweep_opts;
 
-enum { CELL_PENDING = 0, CELL_DONE = 1, CELL_NO_MODEL = 2, CELL_FAILED_BEFORE = 3 };
+/* Cell states: to run (never tried, or failed in an earlier run: retried), finished, its
+ * model unavailable, failed in this run. */
+enum { CELL_PENDING = 0, CELL_DONE = 1, CELL_NO_MODEL = 2, CELL_FAILED_BEFORE = 3, CELL_FAILED = 4 };
+#define CELL_RUNNABLE(s) ((s) == CELL_PENDING || (s) == CELL_FAILED_BEFORE)
 
 typedef struct {
     sweep_file sf;
