@@ -296,6 +296,32 @@ TEST(sweep_generated_makefile_rebuilds_only_what_changed) {
     REQUIRE(test_sh(make, bin(), path, d, d, d) == 0);
     CHECK_INT(count_lines(log, "built a"), 2);
     CHECK_INT(count_lines(log, "built b"), 3);
+    /* a model another make target builds: that make decides; what is built from it follows */
+    char inner[4200], mk[4096];
+    snprintf(inner, sizeof inner, "%s/inner.mk", d);
+    snprintf(mk, sizeof mk, "%s/models/c/model.safetensors:\n\tsh %s/build.sh c %s/models/c\n", d, d, d);
+    write_file(inner, mk);
+    snprintf(text, sizeof text,
+             "model c %s/models/c : make -s -f %s %s/models/c/model.safetensors\n"
+             "model e %s/models/e : sh %s/build.sh e {out} {model:c}\n"
+             "run planted e none\n",
+             d, inner, d, d, d);
+    write_file(path, text);
+    REQUIRE(test_sh(make, bin(), path, d, d, d) == 0);
+    CHECK_INT(count_lines(log, "built c"), 1);
+    CHECK_INT(count_lines(log, "built e"), 1);
+    REQUIRE(test_sh(make, bin(), path, d, d, d) == 0); /* asked again, the inner make does nothing */
+    CHECK_INT(count_lines(log, "built c"), 1);
+    CHECK_INT(count_lines(log, "built e"), 1);
+    snprintf(text, sizeof text, "%s/models/c/model.safetensors", d);
+    unlink(text); /* the inner make rebuilds c, so e follows */
+    sleep_ms(1100); /* a newer mtime than the stamp's, on filesystems with 1 s resolution */
+    REQUIRE(test_sh(make, bin(), path, d, d, d) == 0);
+    CHECK_INT(count_lines(log, "built c"), 2);
+    CHECK_INT(count_lines(log, "built e"), 2);
+    snprintf(text, sizeof text, base, d, d, "--other", d, d, "--flag");
+    write_file(path, text);
+
     /* a stamp from another recipe, or none, is refused by the runner, naming make */
     snprintf(text, sizeof text, "%s/models/b/.built", d);
     write_file(text, "sh something else\n");
