@@ -759,9 +759,9 @@ int sweep_execute(sweep_ctx *x, const sweep_opts *o, int *done_out, int *failed_
                 }
             continue;
         }
-        struct pollfd pf[256];
-        int map[256], np = 0;
-        for (int i = 0; i < R.n_jobs && np < 254; i++) {
+        struct pollfd *pf = mallocCheck(sizeof(struct pollfd) * (size_t)(2 * R.n_jobs + 1));
+        int *map = mallocCheck(sizeof(int) * (size_t)(2 * R.n_jobs + 1)), np = 0;
+        for (int i = 0; i < R.n_jobs; i++) {
             job *jb = &R.jobs[i];
             if (jb->state != 1) continue;
             if (jb->out_fd >= 0) pf[np] = (struct pollfd){.fd = jb->out_fd, .events = POLLIN}, map[np++] = 2 * i;
@@ -770,11 +770,13 @@ int sweep_execute(sweep_ctx *x, const sweep_opts *o, int *done_out, int *failed_
         int n = poll(pf, (nfds_t)np, 500);
         if (n < 0 && errno != EINTR) {
             rc = adp_seterr("poll: %s", strerror(errno));
+            free(pf), free(map);
             interrupted = 1;
             break;
         }
         for (int k = 0; k < np && n > 0; k++)
             if (pf[k].revents) drain(&R, &R.jobs[map[k] / 2], map[k] % 2 == 0);
+        free(pf), free(map);
         for (int i = 0; i < R.n_jobs; i++) {
             job *jb = &R.jobs[i];
             if (jb->state == 1 && jb->out_fd < 0 && jb->err_fd < 0) reap(&R, jb);
