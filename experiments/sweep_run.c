@@ -304,7 +304,7 @@ typedef struct {
     int *cells, n;
     int timed_exclusive;
     int threads;
-    long cost;
+    double cost;
     pid_t pid;
     int out_fd, err_fd;
     char *out;
@@ -339,35 +339,59 @@ static int cmp_job(const void *a, const void *b) {
     return x->cells[0] - y->cells[0];
 }
 
+/* Passes over the split a cell costs: one, plus warm-up and repeats x (dense + pruned). */
+static double cell_cost(const sweep_cell *c) { return c->repeats > 0 ? 2.0 + 2.0 * (double)c->repeats : 1.0; }
+
+static job *add_job(runner *R, const int *cells, int n, int excl, int threads) {
+    R->jobs = reallocCheck(R->jobs, sizeof(job) * (size_t)(R->n_jobs + 1));
+    job *jb = &R->jobs[R->n_jobs++];
+    memset(jb, 0, sizeof *jb);
+    jb->n = n;
+    jb->cells = mallocCheck(sizeof(int) * (size_t)n);
+    memcpy(jb->cells, cells, sizeof(int) * (size_t)n);
+    jb->timed_exclusive = excl;
+    jb->threads = threads;
+    jb->cost = 1.0; /* loading the model and the split: about one pass */
+    for (int k = 0; k < n; k++) jb->cost += cell_cost(&R->x->plan.cells[cells[k]]);
+    jb->out_fd = jb->err_fd = -1;
+    return jb;
+}
+
+/* One job per group of runnable cells (one model load for all its knob values); then, while
+ * the costliest untimed job is longer than a worker's fair share, it is halved, so a sweep
+ * of a few long groups still keeps every worker busy while one of many short groups pays no
+ * extra loads.  Untimed jobs run first, longest first (LPT); exclusive timed jobs last. */
 static void build_jobs(runner *R) {
     sweep_ctx *x = R->x;
     const sweep_plan *p = &x->plan;
     int workers = R->o->jobs > 0 ? R->o->jobs : 1;
+    int *pend = mallocCheck(sizeof(int) * (size_t)(p->n_cells + 1));
     for (int i = 0; i < p->n_cells;) {
-        int j = i;
+        int j = i, np = 0;
         while (j < p->n_cells && p->cells[j].group == p->cells[i].group) j++;
-        /* pending cells of group [i, j) */
-        int *pend = mallocCheck(sizeof(int) * (size_t)(j - i)), np = 0;
         for (int k = i; k < j; k++)
             if (CELL_RUNNABLE(x->status[k]) && (R->o->only_cell < 0 || R->o->only_cell == k)) pend[np++] = k;
         const sweep_cell *c0 = &p->cells[i];
-        int excl = c0->repeats > 0 && c0->timing == TIMING_EXCLUSIVE;
-        int chunks = excl ? 1 : ADP_MIN(workers, np);
-        int per = chunks ? (np + chunks - 1) / chunks : 0;
-        for (int a = 0; a < np; a += per) {
-            R->jobs = reallocCheck(R->jobs, sizeof(job) * (size_t)(R->n_jobs + 1));
-            job *jb = &R->jobs[R->n_jobs++];
-            memset(jb, 0, sizeof *jb);
-            jb->n = ADP_MIN(per, np - a);
-            jb->cells = mallocCheck(sizeof(int) * (size_t)jb->n);
-            memcpy(jb->cells, pend + a, sizeof(int) * (size_t)jb->n);
-            jb->timed_exclusive = excl;
-            jb->threads = (int)c0->threads;
-            jb->cost = (long)jb->n * (c0->repeats > 0 ? 2 * c0->repeats + 2 : 1);
-            jb->out_fd = jb->err_fd = -1;
-        }
-        free(pend);
+        if (np) add_job(R, pend, np, c0->repeats > 0 && c0->timing == TIMING_EXCLUSIVE, (int)c0->threads);
         i = j;
+    }
+    free(pend);
+    for (;;) {
+        double total = 0;
+        int big = -1;
+        for (int i = 0; i < R->n_jobs; i++) {
+            if (R->jobs[i].timed_exclusive) continue;
+            total += R->jobs[i].cost;
+            if (R->jobs[i].n > 1 && (big < 0 || R->jobs[i].cost > R->jobs[big].cost)) big = i;
+        }
+        if (workers < 2 || big < 0 || R->jobs[big].cost <= total / workers) break;
+        job old = R->jobs[big];
+        int half = old.n / 2;
+        add_job(R, old.cells, half, 0, old.threads);
+        add_job(R, old.cells + half, old.n - half, 0, old.threads);
+        free(old.cells);
+        R->jobs[big] = R->jobs[--R->n_jobs]; /* the second half takes its slot */
+        R->jobs[R->n_jobs] = (job){0};
     }
     if (R->n_jobs > 1) qsort(R->jobs, (size_t)R->n_jobs, sizeof(job), cmp_job);
 }
@@ -387,9 +411,6 @@ static void fill_cell(runner *R, const sweep_cell *c, results_cell *rc) {
     rc->timing = c->repeats == 0 ? "none" : c->timing == TIMING_SHARED ? "shared" : "exclusive";
     rc->code_version = R->x->code_version;
 }
-
-/* Passes over the split a cell costs: one, plus warm-up and repeats x (dense + pruned). */
-static double cell_cost(const sweep_cell *c) { return c->repeats > 0 ? 2.0 + 2.0 * (double)c->repeats : 1.0; }
 
 static void report(runner *R, const char *event) {
     if (!R->o->progress) return;
@@ -416,14 +437,16 @@ static void fail_rest(runner *R, job *jb, int status, const char *why) {
         const sweep_cell *c = &R->x->plan.cells[jb->cells[jb->next]];
         results_cell rc;
         fill_cell(R, c, &rc);
-        if (results_db_put_failure(&R->db, &rc, status, why) != ADP_OK)
-            fprintf(stderr, "sweep: warning: %s\n", adp_errmsg()); /* the cell is retried anyway */
+        /* if even the failure cannot be stored, say so in the event: the cell is retried anyway */
+        int stored = results_db_put_failure(&R->db, &rc, status, why) == ADP_OK;
+        char unstored[300] = "";
+        if (!stored) snprintf(unstored, sizeof unstored, " (not recorded: %s)", adp_errmsg());
         R->x->status[c->index] = CELL_FAILED;
         R->failed++;
         R->units_done += cell_cost(c);
         char what[400];
         describe(R, c, what, sizeof what);
-        snprintf(R->event, sizeof R->event, "FAILED %s: %s", what, why);
+        snprintf(R->event, sizeof R->event, "FAILED %s: %s%s", what, why, unstored);
         report(R, R->event);
     }
 }

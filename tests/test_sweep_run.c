@@ -444,3 +444,25 @@ TEST(sweep_match_lines_run_at_the_reference_counts) {
     CHECK(test_sh("%s sweep %s --db %s --dry-run", bin(), path, db) == 0);
     CHECK(strstr(test_sh_output(), "8 done, 0 pending (0 of them failed before)") != NULL);
 }
+
+TEST(sweep_jobs_share_out_one_long_group) {
+    /* one knob list of 8 values and --jobs 2: two eval processes run side by side, while a
+     * sweep of many short groups loads each model once */
+    const char *d = test_tmpdir();
+    char path[4200], text[2048], db[4200];
+    REQUIRE(make_model(d, "") == 0);
+    snprintf(path, sizeof path, "%s/one.sweep", d);
+    snprintf(text, sizeof text, "dataset planted --planted-n 2000\nrun planted %s/m schedule --schedule "
+                                "0:1;0:0.9;0:0.8;0:0.7;0:0.6;0:0.5;0:0.4;0:0.3\n", d);
+    write_file(path, text);
+    snprintf(db, sizeof db, "%s/one.db", d);
+    REQUIRE(test_sh("%s sweep %s --db %s --jobs 2", bin(), path, db) == 0);
+    CHECK_INT(qlong(db, "SELECT count(*) FROM cells"), 8);
+    CHECK_INT(qlong(db, "SELECT min(concurrent) FROM cells"), 1);
+    CHECK_INT(qlong(db, "SELECT max(threads) FROM cells"), 1);
+    CHECK_INT(qlong(db, "SELECT jobs * threads_per_job FROM runs"), 2);
+    /* --jobs 3 x 1 thread on 2 cores is refused */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    CHECK(test_sh("%s sweep %s --db %s --jobs %ld --threads-per-job 1", bin(), path, db, cores + 1) == 2);
+    CHECK(strstr(test_sh_output(), "oversubscribe") != NULL);
+}
