@@ -430,6 +430,7 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "train: %s: cannot create directory: %s\n", a.out, strerror(errno));
         return 1;
     }
+    const double t_start = adp_now(); /* "seconds": the whole run, data loading included */
 
     /* data */
     dataset train, dev;
@@ -519,7 +520,7 @@ int cmd_train(int argc, char **argv) {
     size_t *bidx = mallocCheck(sizeof(size_t) * (size_t)a.batch);
     progress pg;
     progress_init(&pg, total);
-    double best_acc = -1, best_f1 = 0, t_train = 0, t_start = adp_now();
+    double best_acc = -1, best_f1 = 0, t_train = 0;
     long step = 0;
     int best_epoch = 0;
     size_t tokens_done = 0;
