@@ -234,6 +234,7 @@ int cmd_pretrain(int argc, char **argv) {
         fprintf(stderr, "pretrain: %s: cannot create directory: %s\n", out, strerror(errno));
         return 1;
     }
+    const double t_start = adp_now(); /* "seconds": the whole run, vocabulary and tokenization included */
 
     /* the text */
     dataset ds[16];
@@ -375,7 +376,7 @@ int cmd_pretrain(int argc, char **argv) {
     size_t cap_raw = 0;
     progress pg;
     progress_init(&pg, steps_est);
-    double t_start = adp_now(), t_train = 0, last_loss = 0, last_acc = 0;
+    double t_train = 0, last_loss = 0, last_acc = 0;
     size_t tokens_done = 0;
     long step = 0;
     char *history = strdupCheck("");
