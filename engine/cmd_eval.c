@@ -193,6 +193,14 @@ static int eval_value(eval_state *E, const method_opts *mopt, const st_file *st)
     const int L = E->m->cfg.layers, C = E->m->cfg.num_labels;
     method me = {0};
     if (method_create(&me, mopt, E->m, st) != ADP_OK) return ADP_ERR;
+    const char **ids = mallocCheck(sizeof(char *) * (pk->n_seq ? pk->n_seq : 1));
+    for (size_t i = 0; i < pk->n_seq; i++) ids[i] = E->ds->ex[i].id;
+    int crc = method_check_examples(&me, pk->n_seq, ids);
+    free(ids);
+    if (crc != ADP_OK) {
+        method_free(&me);
+        return ADP_ERR;
+    }
     int rc = ADP_ERR;
     double *mean_tok = callocCheck((size_t)L, sizeof(double));
     eraser_keep_rates kr = {0};

@@ -68,11 +68,11 @@ int saliency_key_model(saliency_key *key, const char *model_dir) {
     return ADP_OK;
 }
 
-void saliency_cache_path(char *buf, size_t cap, const char *model_dir, const char *dataset, const char *split,
+void saliency_cache_path(char *buf, size_t cap, const char *model_dir, const char *ds_name, const char *split,
                          long max_len) {
     char name[256];
     size_t k = 0;
-    for (const char *p = dataset; *p && k + 1 < sizeof name; p++)
+    for (const char *p = ds_name; *p && k + 1 < sizeof name; p++)
         name[k++] = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ? *p : '_';
     name[k] = 0;
     snprintf(buf, cap, "%s/saliency-%s-%s-%ld.safetensors", model_dir, name, split, max_len);

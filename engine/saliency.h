@@ -38,7 +38,7 @@ typedef struct {
 
 /* Fill key->model_hash from DIR/model.safetensors. */
 int saliency_key_model(saliency_key *key, const char *model_dir);
-void saliency_cache_path(char *buf, size_t cap, const char *model_dir, const char *dataset, const char *split,
+void saliency_cache_path(char *buf, size_t cap, const char *model_dir, const char *ds_name, const char *split,
                          long max_len);
 int saliency_save(const char *path, const float *scores, const packed_tokens *pk, const saliency_key *key);
 /* Load if the cache matches key and pk; *out (n_tok) is allocated. */

@@ -507,6 +507,10 @@ TEST(baseline_eval_match_reproduces_counts) {
     CHECK(test_sh("%s eval --model %s/m --dataset planted --planted-n 400 --threads 1 --repeats 0 --method power "
                   "--match %s/ad.jsonl", bin(), dir, dir) == 1);
     CHECK(strstr(test_sh_output(), "ad.jsonl has 50 examples") != NULL);
+    /* and so is a run over fewer examples than the file holds */
+    CHECK(test_sh("%s eval --model %s/m --dataset planted --planted-n 100 --threads 1 --repeats 0 --method power "
+                  "--match %s/ad.jsonl", bin(), dir, dir) == 1);
+    CHECK(strstr(test_sh_output(), "ad.jsonl") != NULL);
     free(dense), free(ad);
     free_kept(kd, n), free_kept(ka, n);
 }
