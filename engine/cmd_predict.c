@@ -6,6 +6,7 @@
 #include "bert.h"
 #include "cli.h"
 #include "common.h"
+#include "method.h"
 #include "wordpiece.h"
 
 static void usage(FILE *f) {
@@ -24,7 +25,10 @@ static void usage(FILE *f) {
             "  --batch N     sequences per packed batch (default 32)\n"
             "  --threads N   OpenMP/OpenBLAS threads (default: all cores)\n"
             "  --max-len N   truncate text input to N pieces (default: the model's positions)\n"
-            "  --no-lower    keep case (for cased vocabularies; ours are uncased)\n");
+            "  --no-lower    keep case (for cased vocabularies; ours are uncased)\n\n"
+            "With a pruning method (--method NAME and its knob, below) each output line also holds\n"
+            "\"layer_positions\": for every layer, the original positions of the tokens entering it.\n\n%s",
+            METHOD_OPTS_HELP);
 }
 
 typedef struct {
@@ -156,6 +160,22 @@ int cmd_predict(int argc, char **argv) {
     static const struct option opts[] = {{"model", 1, 0, 'm'},   {"batch", 1, 0, 'b'},    {"threads", 1, 0, 't'},
                                          {"max-len", 1, 0, 'L'}, {"no-lower", 0, 0, 'u'}, {"help", 0, 0, 'h'},
                                          {0, 0, 0, 0}};
+    /* method options first (they are shared with eval), the rest through getopt */
+    method_opts mopt;
+    method_opts_init(&mopt);
+    char **rest = mallocCheck(sizeof(char *) * (size_t)(argc + 1));
+    int nrest = 0;
+    for (int i = 0; i < argc; i++) {
+        int r = i ? method_opts_parse(&mopt, argc, argv, &i) : 0;
+        if (r == ADP_ERR) {
+            fprintf(stderr, "predict: %s\n", adp_errmsg());
+            free(rest);
+            return 2;
+        }
+        if (r == 0) rest[nrest++] = argv[i];
+    }
+    rest[nrest] = NULL;
+    argc = nrest, argv = rest;
     int ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -165,19 +185,30 @@ int cmd_predict(int argc, char **argv) {
         case 't': if (!cli_parse_int("predict", "--threads", optarg, 0, 1024, &threads)) return 2; break;
         case 'L': if (!cli_parse_int("predict", "--max-len", optarg, 3, 1000000, &max_len)) return 2; break;
         case 'u': lower = 0; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'h': usage(stdout); free(rest); return 0;
+        default: usage(stderr); free(rest); return 2;
         }
     }
     if (!model_dir || optind < argc) {
         fprintf(stderr, optind < argc ? "predict: unexpected argument '%s'\n" : "predict: --model DIR is required\n",
                 optind < argc ? argv[optind] : "");
+        free(rest);
         return 2;
     }
+    free(rest);
     adp_set_threads((int)threads);
     bert_model m;
-    if (bert_model_load(&m, model_dir, 0, NULL) != ADP_OK) {
+    st_file st;
+    if (bert_model_load(&m, model_dir, 0, &st) != ADP_OK) {
         fprintf(stderr, "predict: %s\n", adp_errmsg());
+        return 1;
+    }
+    method me;
+    int mrc = method_create(&me, &mopt, &m, &st);
+    st_close(&st);
+    if (mrc != ADP_OK) {
+        fprintf(stderr, "predict: %s\n", adp_errmsg());
+        bert_model_free(&m);
         return 1;
     }
     inputs x = {0};
@@ -189,6 +220,7 @@ int cmd_predict(int argc, char **argv) {
     if (read_rc != ADP_OK) {
         fprintf(stderr, "predict: %s\n", adp_errmsg());
         free(x.ids), free(x.types), free(x.len);
+        method_free(&me);
         bert_model_free(&m);
         return 1;
     }
@@ -203,7 +235,8 @@ int cmd_predict(int argc, char **argv) {
         for (int i = 0; i < k; i++) off[i + 1] = off[i] + x.len[s0 + i];
         bert_batch b = {.n_seq = k, .ids = x.ids + tok, .types = x.types + tok, .off = off};
         const bert_result *r;
-        if (bert_forward(&ctx, &m, &b, NULL, &r) != ADP_OK) {
+        bert_run_opts ro = {.prune = me.ps, .batch_first = (int)s0};
+        if (bert_forward(&ctx, &m, &b, &ro, &r) != ADP_OK) {
             fprintf(stderr, "predict: batch starting at line %zu: %s\n", s0 + 1, adp_errmsg());
             rc = 1;
             break;
@@ -216,7 +249,18 @@ int cmd_predict(int argc, char **argv) {
             for (int c = 0; c < r->n_labels; c++) printf("%s%.9g", c ? ", " : "", lg[c]);
             printf("], \"label\": %d, \"layer_tokens\": [", best);
             for (int l = 0; l < r->n_layers; l++) printf("%s%d", l ? ", " : "", r->layer_tokens[i * r->n_layers + l]);
-            printf("], \"flops\": %.0f}\n", r->flops[i]);
+            printf("], \"flops\": %.0f", r->flops[i]);
+            if (me.ps) { /* original positions entering each layer: alive at stage 2l iff drop_stage > 2l */
+                printf(", \"layer_positions\": [");
+                for (int l = 0; l < r->n_layers; l++) {
+                    printf("%s[", l ? ", " : "");
+                    for (int p = 0, first = 1; p < off[i + 1] - off[i]; p++)
+                        if (r->drop_stage[off[i] + p] > 2 * l) printf("%s%d", first ? "" : ", ", p), first = 0;
+                    printf("]");
+                }
+                printf("]");
+            }
+            printf("}\n");
         }
         tok += (size_t)off[k];
     }
@@ -226,6 +270,7 @@ int cmd_predict(int argc, char **argv) {
     }
     free(off), free(x.ids), free(x.types), free(x.len);
     bert_ctx_free(&ctx);
+    method_free(&me);
     bert_model_free(&m);
     return rc;
 }

@@ -154,3 +154,53 @@ TEST(predict_text_input_equals_ids) {
     CHECK(test_sh("echo '{\"text\": \"  \"}' | %s predict --model %s/m", bin(), dir) == 1);
     CHECK(strstr(test_sh_output(), "stdin:1: \"text\" is empty") != NULL);
 }
+
+TEST(predict_with_adapler_reports_positions_per_layer) {
+    const char *dir = test_tmpdir();
+    REQUIRE(test_python("ref_bert.py", "make --out %s/m --adapler --labels 2 --layers 3 --hidden 32 --heads 2 --inter 64",
+                        dir) == 0);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/in.jsonl", dir);
+    FILE *f = fopen(path, "w");
+    REQUIRE(f);
+    for (int i = 0; i < 9; i++) {
+        fprintf(f, "{\"input_ids\": [2");
+        for (int t = 0; t < 5 + 13 * i; t++) fprintf(f, ", %d", 5 + (t * 31 + i) % 290);
+        fprintf(f, ", 3]}\n");
+    }
+    fclose(f);
+    REQUIRE(test_sh("%s predict --model %s/m --method adapler --eta-scale 0.5 --batch 4 < %s 2>/dev/null", bin(), dir,
+                    path) == 0);
+    char *out = strdupCheck(test_sh_output()), *save = NULL;
+    int lines = 0, pruned = 0;
+    for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save), lines++) {
+        cJSON *j = cJSON_Parse(line);
+        REQUIRE(j);
+        cJSON *lt = cJSON_GetObjectItem(j, "layer_tokens"), *lp = cJSON_GetObjectItem(j, "layer_positions");
+        REQUIRE(cJSON_GetArraySize(lt) == 3 && cJSON_GetArraySize(lp) == 3);
+        int prev_n = 1 << 30;
+        for (int l = 0; l < 3; l++) {
+            cJSON *ps = cJSON_GetArrayItem(lp, l);
+            int n = cJSON_GetArraySize(ps);
+            CHECK_INT(n, cJSON_GetArrayItem(lt, l)->valueint);
+            CHECK(n <= prev_n);
+            CHECK_INT(cJSON_GetArrayItem(ps, 0)->valueint, 0); /* [CLS] */
+            for (int k = 1; k < n; k++) CHECK(cJSON_GetArrayItem(ps, k)->valueint > cJSON_GetArrayItem(ps, k - 1)->valueint);
+            /* a token entering layer l entered layer l-1 too */
+            if (l > 0)
+                for (int k = 0; k < n; k++) {
+                    int p = cJSON_GetArrayItem(ps, k)->valueint, found = 0;
+                    cJSON *prev = cJSON_GetArrayItem(lp, l - 1);
+                    for (int q = 0; q < cJSON_GetArraySize(prev); q++) found |= cJSON_GetArrayItem(prev, q)->valueint == p;
+                    CHECK(found);
+                }
+            prev_n = n;
+        }
+        pruned += cJSON_GetArrayItem(lt, 2)->valueint < 7 + 13 * lines;
+        cJSON_Delete(j);
+    }
+    CHECK_INT(lines, 9);
+    CHECK(pruned > 0);
+    free(out);
+    CHECK(test_sh("%s predict --model %s/m --method adapler --eta-scale -2 < %s", bin(), dir, path) == 2);
+}
