@@ -58,8 +58,13 @@ void attention_forward(float *ctx, float *probs, const size_t *prob_off, const f
     for (int s = 0; s < n_seq; s++) max_n = off[s + 1] - off[s] > max_n ? off[s + 1] - off[s] : max_n;
     const size_t per_thread = (size_t)max_n * max_n;
     const int pairs = n_seq * n_heads;
-    /* Parallel over pairs unless there is a single pair (let BLAS use the threads then). */
-#pragma omp parallel for schedule(dynamic, 1) if (pairs > 1)
+    /* Parallel over pairs, unless there is a single pair (BLAS then uses the threads) or
+     * so little work (a few pruned tokens) that waking a second thread costs more than it
+     * saves: a few microseconds spinning, tens with OMP_WAIT_POLICY=passive. */
+    size_t work = 0;
+    for (int s = 0; s < n_seq; s++) work += (size_t)(off[s + 1] - off[s]) * (size_t)(off[s + 1] - off[s]);
+    work *= (size_t)d;
+#pragma omp parallel for schedule(dynamic, 1) if (pairs > 1 && work > 65536)
     for (int p = 0; p < pairs; p++) {
         int s = p / n_heads, h = p % n_heads;
         int r0 = off[s], n = off[s + 1] - off[s];
