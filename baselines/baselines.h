@@ -6,6 +6,7 @@
  *   ltp       LTP's threshold on mean attention received, rising T*l/L   (ltp.c)
  *   power     PoWER-BERT's significance, keep [CLS] + top (k_l - 1)      (power.c)
  *   random    a seeded random subset before every layer                  (random.c)
+ *   saliency  gradient x input of the dense model, AdapLeR's keep rule   (saliency.c)
  *   truncate  the first k tokens                                         (truncate.c)
  *
  * Layers are numbered l = 0..L-1 as in the engine.  All counts include [CLS].  "Round"
@@ -82,6 +83,14 @@ int power_retention_load(double *retention, int *found, const st_file *st, int n
 int random_strategy_create(prune_strategy *ps, int n_layers, const double *rate, const match_counts *match,
                            uint64_t seed);
 
+/* saliency: scores from a gradient pass of the dense model m (kept by the strategy), at
+ * the embedding output (each = 0) or at every layer's input (each = 1); exactly one of
+ * eta > 0 (AdapLeR's rule), rate (L keep-rates) and match. */
+int saliency_strategy_create(prune_strategy *ps, const bert_model *m, int each, double eta, const double *rate,
+                             const match_counts *match, baseline_trace *trace);
+/* FLOPs of the gradient pass and scoring for one sequence of n tokens (saliency.c). */
+double saliency_pass_flops(const bert_config *c, int n, int each);
+
 /* truncate: keep the first `keep` tokens (fraction = 0; keep >= 1) or the first
  * round(keep * n) (fraction = 1; keep in (0, 1]) before layer 0. */
 int truncate_strategy_create(prune_strategy *ps, double keep, int fraction);
@@ -91,6 +100,7 @@ int cascade_method_create(method *me, const method_opts *o, const bert_model *m,
 int ltp_method_create(method *me, const method_opts *o, const bert_model *m, const st_file *st);
 int power_method_create(method *me, const method_opts *o, const bert_model *m, const st_file *st);
 int random_method_create(method *me, const method_opts *o, const bert_model *m, const st_file *st);
+int saliency_method_create(method *me, const method_opts *o, const bert_model *m, const st_file *st);
 int truncate_method_create(method *me, const method_opts *o, const bert_model *m, const st_file *st);
 /* Load o->match (if given) into me->match for a model of n_layers; ADP_OK if none. */
 int baseline_load_match(method *me, const method_opts *o, int n_layers);

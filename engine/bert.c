@@ -86,7 +86,8 @@ static int validate_batch(const bert_model *m, const bert_batch *b, int *max_len
 /* One pruning point: ask the strategy, force [CLS], gather if anything was dropped.
  * Swaps ctx->x with ctx->x_alt when rows move.  Returns ADP_OK or the strategy's error. */
 static int prune_point_run(bert_ctx *c, const bert_model *m, const bert_run_opts *o, int layer, prune_point point,
-                           int want, int n_seq, const int *in_off) {
+                           int want, const bert_batch *b) {
+    const int n_seq = b->n_seq, *in_off = b->off;
     const bert_config *cfg = &m->cfg;
     int T = c->off[n_seq];
     memset(c->keep, 1, (size_t)T);
@@ -94,6 +95,7 @@ static int prune_point_run(bert_ctx *c, const bert_model *m, const bert_run_opts
         .layer = layer, .n_layers = cfg->layers, .point = point, .n_seq = n_seq, .batch_first = o->batch_first,
         .off = c->off, .pos = c->pos, .orig_len = c->orig_len, .hidden = c->x, .hidden_size = cfg->hidden,
         .probs = want == PRUNE_ACT_WITH_PROBS ? c->probs : NULL, .prob_off = c->prob_off, .n_heads = cfg->heads,
+        .input_ids = b->ids, .input_types = b->types, .input_off = b->off,
     };
     if (o->prune->select(o->prune, &st, c->keep, c->flops) != ADP_OK)
         return adp_preferr("pruning strategy %s, layer %d: ", o->prune->name, layer);
@@ -146,7 +148,7 @@ int bert_forward(bert_ctx *c, const bert_model *m, const bert_batch *b, const be
         const bert_layer_w *w = &m->w.layer[l];
         const bert_layer_lin *lin = &m->lin[l];
         int want_in = o->prune ? o->prune->wants(o->prune, l, PRUNE_AT_INPUT) : PRUNE_SKIP;
-        if (want_in != PRUNE_SKIP && prune_point_run(c, m, o, l, PRUNE_AT_INPUT, PRUNE_ACT, n_seq, b->off))
+        if (want_in != PRUNE_SKIP && prune_point_run(c, m, o, l, PRUNE_AT_INPUT, PRUNE_ACT, b))
             return ADP_ERR;
         int T = c->off[n_seq];
         float *x = c->x;
@@ -171,7 +173,7 @@ int bert_forward(bert_ctx *c, const bert_model *m, const bert_batch *b, const be
         linear_forward(c->y, c->ctxv, &lin->o, T, ACT_NONE);
         residual_layernorm_forward(x, NULL, NULL, NULL, c->y, x, w->ln1_g, w->ln1_b, T, H, cfg->ln_eps);
 
-        if (want_mid != PRUNE_SKIP && prune_point_run(c, m, o, l, PRUNE_AFTER_ATTENTION, want_mid, n_seq, b->off))
+        if (want_mid != PRUNE_SKIP && prune_point_run(c, m, o, l, PRUNE_AFTER_ATTENTION, want_mid, b))
             return ADP_ERR;
         T = c->off[n_seq];
         x = c->x;

@@ -148,6 +148,7 @@ static int strategy_select(bert_train_ctx *c, const bert_config *cfg, int l, pru
         .layer = l, .n_layers = cfg->layers, .point = point, .n_seq = c->n_seq, .batch_first = o->batch_first,
         .off = off, .pos = pos, .orig_len = c->orig_len, .hidden = hidden, .hidden_size = cfg->hidden,
         .probs = want == PRUNE_ACT_WITH_PROBS ? probs : NULL, .prob_off = prob_off, .n_heads = cfg->heads,
+        .input_ids = c->ids, .input_types = c->types, .input_off = c->off0,
     };
     if (o->prune->select(o->prune, &st, keep, c->flops_tmp) != ADP_OK)
         return adp_preferr("pruning strategy %s, layer %d: ", o->prune->name, l);

@@ -289,6 +289,8 @@ static int eval_value(eval_state *E, const method_opts *mopt, const st_file *st)
     printf(", \"dataset\": \"%s\", \"split\": \"%s\", \"method\": \"%s\", \"knob\": ", E->ds->name,
            split_name(E->split), mopt->name);
     put_json_string(stdout, me.label);
+    /* a quality reference (saliency's gradient pass) costs more than the dense model */
+    printf(", \"quality_reference\": %s", me.quality_reference ? "true" : "false");
     printf(", \"examples\": %zu, \"accuracy\": %.6f, \"macro_f1\": %.6f", pk->n_seq, accuracy, macro_f1);
     if (C == 2) printf(", \"f1\": %.6f", f1_pos);
     printf(", \"flops_speedup\": %.9g, \"gflops_dense\": %.12g, \"gflops\": %.12g", flops_dense_total / flops_total,

@@ -6,12 +6,12 @@
 #include "baselines/baselines.h"
 #include "common.h"
 
-const char METHOD_NAMES[] = "none, adapler, schedule, cascade, ltp, power, random, truncate";
+const char METHOD_NAMES[] = "none, adapler, schedule, cascade, ltp, power, random, saliency, truncate";
 
 const char METHOD_OPTS_HELP[] =
     "method options:\n"
     "  --method NAME           pruning method: none (default), adapler, schedule, cascade, ltp,\n"
-    "                          power, random, truncate (baselines: README.md)\n"
+    "                          power, random, saliency, truncate (baselines: README.md)\n"
     "  --eta-scale S           adapler: multiply every learned threshold eta by S (default 1;\n"
     "                          larger drops more tokens, 0 keeps everything)\n"
     "  --schedule l:f,...      schedule: before layer l keep an evenly spaced fraction f of the\n"
@@ -23,16 +23,26 @@ const char METHOD_OPTS_HELP[] =
     "                          round(rate_l * length) tokens by attention received)\n"
     "                          random: before every layer keep round(R * live tokens) at random\n"
     "                          (rates compound), or R_0,...,R_{L-1}: one rate per layer\n"
+    "                          saliency: before every layer keep the round(R * live tokens)\n"
+    "                          with the highest saliency (rates compound), or one rate per layer\n"
     "  --final-threshold T     ltp: after layer l's attention drop tokens whose mean attention\n"
     "                          received is below T * l / L (training-free LTP, e.g. 0.01);\n"
     "                          without it, the thresholds learned in the checkpoint (ltp.threshold)\n"
     "  --retention K_0,...     power: tokens kept after each layer's attention, L non-increasing\n"
     "                          counts (64,64,48,...) or fractions of each sequence's length\n"
     "                          (0.9,0.8,...); without it, the checkpoint's power.retention\n"
+    "  --eta E                 saliency: AdapLeR's rule on gradient x input scores: before every\n"
+    "                          layer keep the tokens whose score, normalised over the live\n"
+    "                          tokens, is >= E / (live tokens) (e.g. 0.5; larger drops more).\n"
+    "                          The scores come from a forward and backward pass of the unpruned\n"
+    "                          model (predicted class), counted in the FLOPs: a quality\n"
+    "                          reference, slower than the dense model (quality_reference: true)\n"
+    "  --saliency-layer W      saliency: input (default: the embedding output's scores at every\n"
+    "                          layer) or each (layer l's input in the unpruned model for layer l)\n"
     "  --keep K                truncate: keep the first K tokens (a count, or a fraction like 0.5)\n"
-    "  --match FILE            random, cascade, power: keep exactly as many tokens per layer and\n"
-    "                          example as the run that wrote FILE (`adapler eval --examples`);\n"
-    "                          replaces --keep-rate / --retention\n";
+    "  --match FILE            random, cascade, power, saliency: keep exactly as many tokens per\n"
+    "                          layer and example as the run that wrote FILE (`adapler eval\n"
+    "                          --examples`); replaces --keep-rate / --retention / --eta\n";
 
 void method_opts_init(method_opts *o) {
     memset(o, 0, sizeof *o);
@@ -40,6 +50,7 @@ void method_opts_init(method_opts *o) {
     o->eta_scale = 1.0;
     o->seed = 1;
     o->final_threshold = -1.0;
+    o->eta = -1.0;
 }
 
 static int need_value(int argc, char **argv, int i) {
@@ -81,6 +92,7 @@ int method_opts_parse(method_opts *o, int argc, char **argv, int *i) {
                            : !strcmp(a, "--retention") ? &o->retention
                            : !strcmp(a, "--keep")      ? &o->keep
                            : !strcmp(a, "--match")     ? &o->match
+                           : !strcmp(a, "--saliency-layer") ? &o->saliency_layer
                                                        : NULL;
     if (str_opt) {
         if (need_value(argc, argv, *i)) return ADP_ERR;
@@ -88,6 +100,15 @@ int method_opts_parse(method_opts *o, int argc, char **argv, int *i) {
         char *end;
         if (str_opt == &o->keep && (strtod(*str_opt, &end), *end || end == *str_opt))
             return adp_seterr("--keep: expected one number (a count or a fraction), got '%s'", *str_opt);
+        return 1;
+    }
+    if (!strcmp(a, "--eta")) {
+        if (need_value(argc, argv, *i)) return ADP_ERR;
+        char *end;
+        double v = strtod(argv[++*i], &end);
+        if (*end || end == argv[*i] || !(v >= 0 && v <= 1e6))
+            return adp_seterr("--eta: expected a number in [0, 1e6], got '%s'", argv[*i]);
+        o->eta = v;
         return 1;
     }
     if (!strcmp(a, "--final-threshold")) {
@@ -110,11 +131,13 @@ static int check_knobs(const method_opts *o) {
         int given;
         const char *methods;
     } k[] = {
-        {"--keep-rate", o->keep_rate != NULL, "cascade random"},
+        {"--keep-rate", o->keep_rate != NULL, "cascade random saliency"},
         {"--final-threshold", o->final_threshold >= 0, "ltp"},
         {"--retention", o->retention != NULL, "power"},
         {"--keep", o->keep != NULL, "truncate"},
-        {"--match", o->match != NULL, "cascade power random"},
+        {"--match", o->match != NULL, "cascade power random saliency"},
+        {"--eta", o->eta >= 0, "saliency"},
+        {"--saliency-layer", o->saliency_layer != NULL, "saliency"},
     };
     char name[64], names[sizeof METHOD_NAMES + 2], applies[64];
     snprintf(name, sizeof name, " %s ", o->name);
@@ -177,6 +200,7 @@ int method_create(method *me, const method_opts *o, const bert_model *m, const s
     if (!strcmp(o->name, "ltp")) return ltp_method_create(me, o, m, st);
     if (!strcmp(o->name, "power")) return power_method_create(me, o, m, st);
     if (!strcmp(o->name, "random")) return random_method_create(me, o, m, st);
+    if (!strcmp(o->name, "saliency")) return saliency_method_create(me, o, m, st);
     if (!strcmp(o->name, "truncate")) return truncate_method_create(me, o, m, st);
     return adp_seterr("unknown method '%s' (expected one of: %s)", o->name, METHOD_NAMES);
 }

@@ -21,7 +21,9 @@ typedef struct {
     double final_threshold; /* --final-threshold: ltp (< 0: not given) */
     const char *retention;  /* --retention: power (L counts or fractions) */
     const char *keep;       /* --keep: truncate (a count or a fraction) */
-    const char *match;      /* --match FILE: random, cascade, power keep another run's counts */
+    const char *match;      /* --match FILE: random, cascade, power, saliency keep another run's counts */
+    double eta;             /* --eta: saliency, AdapLeR's rule on the scores (< 0: not given) */
+    const char *saliency_layer; /* --saliency-layer input|each: saliency (NULL: input) */
 } method_opts;
 
 void method_opts_init(method_opts *o);
@@ -41,6 +43,8 @@ typedef struct {
     match_counts match;    /* --match */
     baseline_trace scores; /* what an attention baseline scored, per token and layer */
     int has_match;
+    int quality_reference; /* the method costs more than the dense model (saliency's gradient
+                              pass): a reference for quality, not a speedup method */
     char label[128]; /* e.g. "adapler eta_scale=0.5", for logs and results */
 } method;
 

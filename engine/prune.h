@@ -37,6 +37,12 @@ typedef struct {
                               probs + prob_off[s] + h*n_s*n_s, (query, key) row-major; else NULL */
     const size_t *prob_off;
     int n_heads;
+    /* The batch as the forward pass received it, before any pruning: sequence s is
+     * input_ids[input_off[s] .. input_off[s+1]) (input_types likewise, or NULL for all 0).
+     * For strategies that run the model themselves on the whole input (saliency's gradient
+     * pass); the others ignore it. */
+    const int32_t *input_ids, *input_types;
+    const int *input_off;
 } prune_step;
 
 typedef struct prune_strategy prune_strategy;

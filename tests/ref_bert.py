@@ -204,9 +204,11 @@ class Baseline:
                 self.retention = [float(v) for v in vals]
             else:
                 self.fractions, self.retention = False, [float(v) for v in W["power.retention"]]
-        if self.name in ("cascade", "random") and counts is None:
-            rates = [float(v) for v in a.keep_rate.split(",")]
-            self.rates = rates * L if len(rates) == 1 else rates
+        if self.name in ("cascade", "random") or (self.name == "saliency" and a.keep_rate):
+            if counts is None:
+                rates = [float(v) for v in a.keep_rate.split(",")]
+                self.rates = rates * L if len(rates) == 1 else rates
+        self.sal = None  # saliency: the dense model's scores at every layer's input (run() sets them)
 
     def cascade_rate(self, l):
         """LTP's CascadeTokenPruner._set_token_keep_rate."""
@@ -224,7 +226,30 @@ class Baseline:
             self.margin = min(self.margin, abs(a_ - b_) / max(abs(a_), 1e-30))
         return sorted([0] + order[:k - 1])
 
-    def at_input(self, l, n):
+    def saliency_at_input(self, l, n, pos):
+        """The saliency baseline before layer l (baselines/saliency.c): the scores of the
+        live rows at the embedding output (or layer l's input with --saliency-layer each),
+        AdapLeR's rule (normalised over the live rows, keep >= eta / n) or the top k."""
+        a = self.a
+        if a.keep_rate and self.counts is None and l > 0 and self.rates[l] >= 1.0:
+            return None  # a layer the strategy skips
+        raw = self.sal[l if a.saliency_layer == "each" else 0][pos]
+        self.scores[l] = raw
+        if a.eta is not None:
+            total = float(raw.sum())
+            if not total > 0:
+                return None
+            p, t = raw / total, a.eta / n
+            self.margin = min([self.margin] + [abs(float(p[i]) - t) / t for i in range(1, n)])
+            return [0] + [i for i in range(1, n) if float(p[i]) >= t]
+        k = self.counts[l] if self.counts is not None else min(n, max(1, round(self.rates[l] * n)))
+        if k >= n:
+            return None
+        return self.top_k(raw, k)
+
+    def at_input(self, l, n, pos):
+        if self.name == "saliency":
+            return self.saliency_at_input(l, n, pos)
         if self.name == "truncate" and l == 0:
             v = self.a.keep
             k = min(n, max(1, round(float(v) * n))) if any(c in v for c in ".eE") else min(n, int(v))
@@ -326,7 +351,7 @@ def forward_one(cfg, W, ids, types, frac, point, adapler=None, baseline=None):
             adapler[1].append((l, c, margin))
             x, pos = x[keep], [pos[i] for i in keep]
         if baseline is not None:
-            keep = baseline.at_input(l, x.shape[0])
+            keep = baseline.at_input(l, x.shape[0], pos)
             if keep is not None:
                 x, pos = x[keep], [pos[i] for i in keep]
         n = x.shape[0]
@@ -381,6 +406,10 @@ def run(a):
             types = [0] * cut + [1] * (n - cut)
         scores = []
         bl = Baseline(a, W, L, n, si, counts[si] if counts else None) if a.baseline else None
+        if a.baseline == "saliency":
+            import ref_saliency  # here: it imports this module
+            _, gap, bl.sal = ref_saliency.saliency_scores(cfg, W, torch.tensor(ids), torch.tensor(types))
+            bl.margin = min(bl.margin, gap)  # the predicted class must not be a near tie
         lg, st = forward_one(cfg, W, torch.tensor(ids), torch.tensor(types), frac, a.point,
                              (a.eta_scale, scores) if a.adapler else None, bl)
         if bl is not None:
@@ -474,7 +503,9 @@ def main():
     r.add_argument("--point", default="input", choices=["input", "attention"])
     r.add_argument("--adapler", action="store_true")
     r.add_argument("--eta-scale", type=float, default=1.0)
-    r.add_argument("--baseline", choices=["cascade", "ltp", "power", "random", "truncate"])
+    r.add_argument("--baseline", choices=["cascade", "ltp", "power", "random", "saliency", "truncate"])
+    r.add_argument("--eta", type=float)
+    r.add_argument("--saliency-layer", default="input", choices=["input", "each"])
     r.add_argument("--keep-rate", default="")
     r.add_argument("--final-threshold", type=float)
     r.add_argument("--retention", default="")

@@ -3,7 +3,9 @@ s_j = || d z_c / d e_j * e_j ||_2 with e the embedding output (after its LayerNo
 
   ref_saliency.py --model DIR --out FILE --lengths 1,9,40
 
-writes input_ids, offsets, cls (the class differentiated, random) and saliency (n_tok)."""
+writes input_ids, offsets, cls (the class differentiated, random) and saliency (n_tok).
+saliency_scores() is also the saliency baseline's oracle (ref_bert.py run --baseline
+saliency): the predicted class, and the scores at every layer's input."""
 import argparse
 import math
 import os
@@ -19,7 +21,9 @@ from ref_bert import gelu, layer_norm, load_model  # noqa: E402
 torch.set_default_dtype(torch.float64)
 
 
-def encoder_from_embeddings(cfg, W, e):
+def encoder_from_embeddings(cfg, W, e, inputs=None):
+    """Logits of the dense model from the embedding output e; the input of every layer is
+    appended to `inputs` if given."""
     H, A, eps = cfg["hidden_size"], cfg["num_attention_heads"], cfg.get("layer_norm_eps", 1e-12)
     dh, n, x = H // A, e.shape[0], e
 
@@ -27,6 +31,8 @@ def encoder_from_embeddings(cfg, W, e):
         return x @ W[name + ".weight"].T + W[name + ".bias"]
 
     for l in range(cfg["num_hidden_layers"]):
+        if inputs is not None:
+            inputs.append(x)
         p = f"bert.encoder.layer.{l}."
         q = lin(x, p + "attention.self.query").view(n, A, dh).transpose(0, 1)
         k = lin(x, p + "attention.self.key").view(n, A, dh).transpose(0, 1)
@@ -37,6 +43,28 @@ def encoder_from_embeddings(cfg, W, e):
         x = layer_norm(lin(gelu(lin(x, p + "intermediate.dense")), p + "output.dense") + x,
                        W[p + "output.LayerNorm.weight"], W[p + "output.LayerNorm.bias"], eps)
     return lin(torch.tanh(lin(x[0:1], "bert.pooler.dense")), "classifier")[0]
+
+
+def embed(cfg, W, ids, types):
+    eps, e_, n = cfg.get("layer_norm_eps", 1e-12), "bert.embeddings.", len(ids)
+    return layer_norm(W[e_ + "word_embeddings.weight"][ids] + W[e_ + "token_type_embeddings.weight"][types]
+                      + W[e_ + "position_embeddings.weight"][list(range(n))], W[e_ + "LayerNorm.weight"],
+                      W[e_ + "LayerNorm.bias"], eps)
+
+
+def saliency_scores(cfg, W, ids, types):
+    """One sequence, the dense model, dropout off: the predicted class c (argmax, ties to
+    the lower class), the relative gap between the two best logits, and the scores
+    || d z_c / d h * h ||_2 at every layer's input h (layer 0's input is the embedding
+    output)."""
+    e = embed(cfg, W, ids, types).detach().requires_grad_(True)
+    xs = []
+    logits = encoder_from_embeddings(cfg, W, e, xs)
+    c = int(torch.argmax(logits))
+    top = torch.sort(logits.detach(), descending=True).values
+    gap = float((top[0] - top[1]) / max(abs(float(top[0])), 1e-30)) if len(top) > 1 else 1.0
+    grads = torch.autograd.grad(logits[c], xs)
+    return c, gap, [torch.linalg.norm(g * x, dim=1).detach() for g, x in zip(grads, xs)]
 
 
 def main():

@@ -69,13 +69,30 @@ static void hook(void *user, int layer, const float *x, int T, const int *off, c
     free(wpos), free(woff);
 }
 
-/* The scoring FLOPs each rule documents, for a sequence of n rows at a layer it scored. */
-static double scoring_flops(const char *name, int A, double n) {
-    if (!strcmp(name, "cascade")) return A * n * n;
-    if (!strcmp(name, "ltp")) return A * n * n + n;
-    if (!strcmp(name, "power")) return A * n * n + A * n + 2 * n;
+/* The scoring FLOPs each rule documents, for a sequence of n0 tokens with n rows at a layer
+ * l it scored.  Saliency: its gradient pass at layer 0 (the dense forward F, the backward
+ * of input gradients F + 4 L n0^2 H, 3 H n0 per scored representation), and 2n per layer
+ * for the eta rule. */
+static double scoring_flops(const method_opts *o, const bert_config *c, int l, double n, double n0) {
+    const int A = c->heads;
+    if (!strcmp(o->name, "cascade")) return A * n * n;
+    if (!strcmp(o->name, "ltp")) return A * n * n + n;
+    if (!strcmp(o->name, "power")) return A * n * n + A * n + 2 * n;
+    if (!strcmp(o->name, "saliency")) {
+        const int each = o->saliency_layer && !strcmp(o->saliency_layer, "each");
+        double f = o->eta > 0 ? 2 * n : 0;
+        if (l == 0) {
+            double F = flops_dense(c, (int)n0);
+            f += F + (F + 4.0 * c->layers * n0 * n0 * c->hidden) + 3.0 * c->hidden * n0 * (each ? c->layers : 1);
+        }
+        return f;
+    }
     return 0;
 }
+
+/* Largest relative error allowed between the C scores and the reference's: attention sums
+ * agree to float rounding; gradients through the whole encoder accumulate more. */
+static double g_score_tol = 1e-4;
 
 /* Make a model, run the reference with `ref_args`, build the C method from `opts`, run the
  * lengths as one batch (checking every stage) and in batches of `batch`, compare. */
@@ -94,7 +111,7 @@ static void baseline_case(const char *make_args, const char *lengths, int pairs,
     st_file st;
     snprintf(path, sizeof path, "%s/model", dir);
     REQUIRE(bert_model_load(&m, path, 0, &st) == ADP_OK);
-    const int L = m.cfg.layers, C = m.cfg.num_labels, A = m.cfg.heads;
+    const int L = m.cfg.layers, C = m.cfg.num_labels;
     hook_state hs = {.H = m.cfg.hidden};
     snprintf(path, sizeof path, "%s/fx.safetensors", dir);
     REQUIRE(st_open(&hs.fx, path) == ADP_OK);
@@ -131,7 +148,7 @@ static void baseline_case(const char *make_args, const char *lengths, int pairs,
         match_counts mc;
         REQUIRE(match_counts_load(&mc, counts_path, L) == ADP_OK);
         REQUIRE(mc.n == (size_t)n_seq);
-        int at_input = !strcmp(opts->name, "random");
+        int at_input = !strcmp(opts->name, "random") || !strcmp(opts->name, "saliency");
         for (int s = 0; s < n_seq; s++)
             for (int l = 0; l < L; l++) {
                 const int *want = mc.tokens + (size_t)s * L, *lt = r->layer_tokens + (size_t)s * L,
@@ -177,7 +194,7 @@ static void baseline_case(const char *make_args, const char *lengths, int pairs,
         }
         free(pos), free(poff), free(want);
     }
-    CHECK_MSG(max_rel < 1e-4, "scores: max relative error %.3g", max_rel);
+    CHECK_MSG(max_rel < g_score_tol, "scores: max relative error %.3g", max_rel);
     /* the closest keep decision of the reference is far from the scores' float error, so
      * C and the reference cannot legitimately decide differently */
     CHECK_MSG(margin > 20 * max_rel + 1e-6, "min_margin %.3g is within float error %.3g of a decision", margin, max_rel);
@@ -185,8 +202,12 @@ static void baseline_case(const char *make_args, const char *lengths, int pairs,
     for (int s = 0; s < n_seq; s++) {
         double want_f = flops_sequence(&m.cfg, r->layer_tokens + (size_t)s * L, r->ffn_tokens + (size_t)s * L);
         for (int l = 0; l < L; l++)
-            if (tr->score && !isnan(tr->score[(size_t)l * tr->n_tokens + (size_t)off[s]]))
-                want_f += scoring_flops(opts->name, A, r->layer_tokens[(size_t)s * L + l]);
+            if (tr->score && !isnan(tr->score[(size_t)l * tr->n_tokens + (size_t)off[s]])) {
+                /* rows the rule saw: at layer input (saliency), those before its drop there */
+                int n0 = off[s + 1] - off[s], n = r->layer_tokens[(size_t)s * L + l];
+                if (!strcmp(opts->name, "saliency")) n = l == 0 ? n0 : r->ffn_tokens[(size_t)s * L + l - 1];
+                want_f += scoring_flops(opts, &m.cfg, l, n, n0);
+            }
         CHECK_NEAR(r->flops[s], want_f, 1e-9 * want_f);
     }
     if (test_verbose())
@@ -292,6 +313,29 @@ TEST(baseline_truncate_parity) {
     baseline_case(M6 " --seed 30", MIXED, 0, "--baseline truncate --keep 0.25", &f, 0, NULL);
 }
 
+TEST(baseline_saliency_parity_eta) {
+    /* AdapLeR's rule on gradient x input at the embedding output, before every layer; the
+     * scores (the trace) against PyTorch autograd on the dense model */
+    g_score_tol = 1e-5;
+    method_opts o = opts_for("saliency");
+    o.eta = 0.5;
+    baseline_case(M6 " --seed 31", MIXED, 1, "--baseline saliency --eta 0.5", &o, 5, NULL);
+}
+
+TEST(baseline_saliency_parity_each_layer_keep_rate) {
+    /* the scores of layer l's input (dense model) for layer l, top-k at compounding rates */
+    g_score_tol = 1e-5;
+    method_opts o = opts_for("saliency");
+    o.keep_rate = "0.8";
+    o.saliency_layer = "each";
+    baseline_case(M6 " --seed 32", "1,5,9,30,64,100", 0, "--baseline saliency --keep-rate 0.8 --saliency-layer each", &o,
+                  3, NULL);
+    method_opts e = opts_for("saliency");
+    e.eta = 0.3;
+    e.saliency_layer = "each";
+    baseline_case(M6 " --seed 34", MIXED, 1, "--baseline saliency --eta 0.3 --saliency-layer each", &e, 0, NULL);
+}
+
 /* A matched run's counts for the MIXED lengths: n_l = max(1, floor(n0 * 0.75^(l+1))). */
 static void write_counts(const char *path, int L) {
     FILE *f = fopen(path, "w");
@@ -318,8 +362,9 @@ TEST(baseline_match_parity_and_counts) {
     char counts[4200], ref[4400];
     snprintf(counts, sizeof counts, "%s/counts.jsonl", test_tmpdir());
     write_counts(counts, 6);
-    const char *names[3] = {"random", "cascade", "power"};
-    for (int k = 0; k < 3; k++) {
+    const char *names[4] = {"random", "cascade", "power", "saliency"};
+    g_score_tol = 1e-5;
+    for (int k = 0; k < 4; k++) {
         method_opts o = opts_for(names[k]);
         o.match = counts;
         snprintf(ref, sizeof ref, "--baseline %s --match %s", names[k], counts);
@@ -470,8 +515,8 @@ TEST(baseline_eval_match_reproduces_counts) {
     int pruned_at_0 = 0;
     for (int i = 0; i < n; i++) pruned_at_0 += ad[i * L] < dense[i * L];
     CHECK(pruned_at_0 > 0 && ad[0 * L + L - 1] < dense[0]); /* the matched run really pruned */
-    const char *names[3] = {"random", "cascade", "power"};
-    for (int k = 0; k < 3; k++) {
+    const char *names[4] = {"random", "cascade", "power", "saliency"};
+    for (int k = 0; k < 4; k++) {
         for (int b = 0; b < 2; b++) {
             const int batch = b ? 7 : 1;
             REQUIRE(test_sh("%s eval --model %s/m " EVAL_ARGS " --method %s --match %s/ad.jsonl --batch %d --examples "
@@ -483,9 +528,9 @@ TEST(baseline_eval_match_reproduces_counts) {
             REQUIRE(read_examples(path, L, &got, &kg) == n);
             for (int i = 0; i < n; i++)
                 for (int l = 0; l < L; l++) {
-                    /* random prunes at layer input: every layer; the attention methods run
-                     * layer 0's attention on every token, then match from layer 1 on */
-                    int want = k == 0 || l > 0 ? ad[i * L + l] : dense[i * L];
+                    /* random and saliency prune at layer input: every layer; the attention
+                     * methods run layer 0's attention on every token, then match from layer 1 on */
+                    int want = k == 0 || k == 3 || l > 0 ? ad[i * L + l] : dense[i * L];
                     CHECK_MSG(got[i * L + l] == want, "%s --batch %d example %d layer %d: %d tokens, matched run %d",
                               names[k], batch, i, l, got[i * L + l], want);
                 }
@@ -558,6 +603,15 @@ TEST(baseline_eval_every_method_and_bad_knobs) {
         {"--method none --retention 5", "--retention does not apply to --method none"},
         {"--method adapler --keep 5", "--keep does not apply"},
         {"--method truncate --keep 5 --match x.jsonl", "--match does not apply to --method truncate"},
+        {"--method saliency", "needs --eta E, --keep-rate R or --match FILE"},
+        {"--method saliency --eta 0.5 --keep-rate 0.5", "not several"},
+        {"--method saliency --eta 0", "--eta must be > 0"},
+        {"--method saliency --eta -1", "--eta: expected a number"},
+        {"--method saliency --eta 0.5 --saliency-layer all", "expected input or each"},
+        {"--method saliency --keep-rate 0.5,0.5", "one rate or 6"},
+        {"--method saliency --keep-rate 0", "outside (0, 1]"},
+        {"--method cascade --keep-rate 0.5 --eta 1", "--eta does not apply to --method cascade"},
+        {"--method power --retention 5,5,5,5,5,5 --saliency-layer each", "--saliency-layer does not apply"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int rc = test_sh("%s eval --model %s/m " EVAL_ARGS " %s", bin(), dir, bad[i].args);
@@ -567,9 +621,29 @@ TEST(baseline_eval_every_method_and_bad_knobs) {
         const char *nl = strchr(out, '\n');
         CHECK_MSG(nl && nl[1] == 0, "%s: not one line: %s", bad[i].args, out);
     }
+    /* saliency prunes, but its gradient pass costs more than the dense model, and the JSON
+     * says it is a quality reference (the others are not) */
+    const char *sal[] = {"--method saliency --eta 0.5", "--method saliency --keep-rate 0.7 --saliency-layer each"};
+    for (int i = 0; i < 2; i++) {
+        CHECK_MSG(test_sh("%s eval --model %s/m " EVAL_ARGS " %s", bin(), dir, sal[i]) == 0, "%s: %s", sal[i],
+                  test_sh_output());
+        cJSON *j = cJSON_Parse(test_sh_output());
+        REQUIRE(j);
+        const cJSON *lt = cJSON_GetObjectItem(j, "layer_tokens");
+        double speed = cJSON_GetObjectItem(j, "flops_speedup")->valuedouble;
+        CHECK_MSG(cJSON_GetArrayItem(lt, 5)->valuedouble < cJSON_GetObjectItem(j, "mean_length")->valuedouble,
+                  "%s did not prune", sal[i]);
+        CHECK_MSG(speed > 0.2 && speed < 0.5, "%s: flops_speedup %g, expected below 0.5 (gradient pass counted)", sal[i],
+                  speed);
+        CHECK(cJSON_IsTrue(cJSON_GetObjectItem(j, "quality_reference")));
+        cJSON_Delete(j);
+    }
+    REQUIRE(test_sh("%s eval --model %s/m " EVAL_ARGS " --method cascade --keep-rate 0.5", bin(), dir) == 0);
+    CHECK(strstr(test_sh_output(), "\"quality_reference\": false") != NULL);
     CHECK(test_sh("%s eval --help", bin()) == 0);
-    const char *knobs[] = {"cascade", "ltp", "power", "random", "truncate", "--keep-rate", "--final-threshold",
-                           "--retention", "--keep K", "--match FILE"};
+    const char *knobs[] = {"cascade", "ltp", "power", "random", "saliency", "truncate", "--keep-rate",
+                           "--final-threshold", "--retention", "--keep K", "--match FILE", "--eta E",
+                           "--saliency-layer"};
     for (size_t i = 0; i < sizeof knobs / sizeof knobs[0]; i++)
         CHECK_MSG(strstr(test_sh_output(), knobs[i]) != NULL, "--help lacks %s", knobs[i]);
 }
