@@ -127,6 +127,13 @@ int eraser_add_mask_annotation(eraser_dataset *ds, const char *annotation_id, co
                                const char *classification, const char *query,
                                const uint8_t *mask, size_t n_words);
 
+/* Write ds in ERASER's layout (write.c): <dir>/<split>.jsonl with every annotation (exactly
+ * the fields of utils.py's Annotation and Evidence, so utils.py can load it) and
+ * <dir>/docs.jsonl with every document (sentences joined by \n, words by spaces).  dir is
+ * created if missing; a dir holding docs/ is refused (ERASER reads one or the other).  Each
+ * document is parsed back as docs.jsonl first and must give the same words. */
+int eraser_write_split(const eraser_dataset *ds, const char *dir, const char *split);
+
 /* mask[w] = 1 for the words of document docid (n_words long) inside any evidence of a, in
  * any group (the gold rationale of the key (a, docid)).  Evidence must fit in n_words. */
 int eraser_gold_mask(uint8_t *mask, size_t n_words, const eraser_annotation *a, const char *docid);

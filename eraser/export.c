@@ -1,7 +1,8 @@
 /* export.c: one line of an ERASER results file (the format read by results.c and by
  * metrics.py) from per-word keep masks, soft scores and class probabilities.  `eraser
- * export` will call this once per annotation. */
+ * export` (export_model.c) calls this once per annotation. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
@@ -14,16 +15,24 @@ static int finite_all(const double *v, size_t n, const char *what) {
 }
 
 /* Numbers are written so that they read back exactly (cJSON's own printing keeps 15
- * digits): 17 significant digits for doubles, 9 for floats. */
+ * digits), in the fewest significant digits that do (at most 17 for doubles, 9 for floats),
+ * as Python's repr: a threshold of 0.05 is written 0.05, and metrics.py, which matches
+ * thresholds with ==, finds it. */
 static cJSON *exact_double(double v) {
     char buf[32];
-    snprintf(buf, sizeof buf, "%.17g", v);
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) break;
+    }
     return cJSON_CreateRaw(buf);
 }
 
 static cJSON *exact_float(float v) {
     char buf[32];
-    snprintf(buf, sizeof buf, "%.9g", (double)v);
+    for (int prec = 1; prec <= 9; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, (double)v);
+        if (strtof(buf, NULL) == v) break;
+    }
     return cJSON_CreateRaw(buf);
 }
 
