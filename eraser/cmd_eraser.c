@@ -43,7 +43,7 @@ static void usage(FILE *f) {
                "  export  run a model with a pruning method on every annotation of a split and write its\n"
                "          predictions in ERASER's results format (README.md, \"ERASER export\"): hard rationale =\n"
                "          the words whose pieces enter the last layer, soft = the method's token scores\n"
-               "          (adapler, cascade, ltp, power; none for the others), classification, and\n"
+               "          (adapler, cascade, ltp, power, saliency; none for the others), classification, and\n"
                "          comprehensiveness/sufficiency/AOPC from re-running on documents with words deleted.\n"
                "          Prints one JSON line: settings and counts\n\n"
                "  --data DIR              dataset folder: SPLIT.jsonl and docs/ or docs.jsonl\n"
@@ -357,8 +357,8 @@ static int cmd_export(int argc, char **argv) {
         why = "--match is not supported: per-example counts do not carry over to windows and edited documents";
     int soft = eraser_export_soft_kind(mopt.name);
     if (!why && aopc_given && (soft == ERASER_SOFT_NONE || !faithfulness))
-        why = "--aopc-thresholds needs a method with token scores (adapler, cascade, ltp, power) and the faithfulness "
-              "runs";
+        why = "--aopc-thresholds needs a method with token scores (adapler, cascade, ltp, power, saliency) and the "
+              "faithfulness runs";
     if (why) {
         fprintf(stderr, "adapler eraser export: %s (try --help)\n", why);
         return 2;
@@ -455,7 +455,7 @@ static int cmd_export(int argc, char **argv) {
     tmp_path[0] = 0;
 
     static const char *soft_names[] = {"none", "adapler predictor score at layer 0 / window mean",
-                                       "attention score at the first scoring layer / window mean"};
+                                       "the method's traced score at its first scoring layer / window mean"};
     printf("{\"model\": ");
     put_json_string(stdout, model_dir);
     printf(", \"data\": ");

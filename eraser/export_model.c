@@ -20,7 +20,8 @@
 
 int eraser_export_soft_kind(const char *name) {
     if (!strcmp(name, "adapler")) return ERASER_SOFT_ADAPLER;
-    if (!strcmp(name, "cascade") || !strcmp(name, "ltp") || !strcmp(name, "power")) return ERASER_SOFT_ATTENTION;
+    if (!strcmp(name, "cascade") || !strcmp(name, "ltp") || !strcmp(name, "power") || !strcmp(name, "saliency"))
+        return ERASER_SOFT_TRACE;
     return ERASER_SOFT_NONE;
 }
 

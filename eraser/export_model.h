@@ -16,9 +16,11 @@
  *              token that still shapes the prediction (eval's last fpr/tpr entry uses the
  *              same rule).  Maximal runs of such words are the spans.
  *   soft       AdapLeR: the Contribution Predictor's softmax score at layer 0 (every token
- *              is alive there); cascade, ltp, power: the attention score at the first layer
- *              where the method scored the window; none, schedule, random, truncate: no
- *              score, so no soft predictions and no thresholded scores.  Scores are divided
+ *              is alive there); cascade, ltp, power (attention) and saliency (gradient x
+ *              input): the score the method traced at the first layer where it scored the
+ *              window (every token is alive there: these methods drop only what they have
+ *              scored); none, schedule, random, truncate: no score, so no soft predictions
+ *              and no thresholded scores.  Scores are divided
  *              by their window's mean over all its tokens ([CLS] and [SEP] included), so 1
  *              is "average" in every window (AdapLeR: c_j * n, the score relative to the
  *              1/n a uniform predictor gives) and windows of different lengths compare.  A
@@ -47,7 +49,11 @@
 #include "wordpiece.h"
 
 /* Where soft scores come from. */
-enum { ERASER_SOFT_NONE = 0, ERASER_SOFT_ADAPLER = 1, ERASER_SOFT_ATTENTION = 2 };
+enum {
+    ERASER_SOFT_NONE = 0,    /* the method scores nothing */
+    ERASER_SOFT_ADAPLER = 1, /* method.trace: the Contribution Predictors' scores */
+    ERASER_SOFT_TRACE = 2    /* method.scores: a baseline's score trace (baselines/shared.h) */
+};
 
 /* The soft-score source of a --method name (ERASER_SOFT_*). */
 int eraser_export_soft_kind(const char *method_name);

@@ -188,7 +188,7 @@ TEST(eraser_export_planted_agrees_with_eval_and_predict) {
                         dir) == 0);
     const int L = 3;
     REQUIRE(test_sh("%s eraser export --model %s/m --dataset planted --planted-n 200 --split test --method adapler "
-                    "--threads 1 --batch 7 --gold-out %s/gold --out %s/r.jsonl > %s/sum.json",
+                    "--eta-scale 0.3 --threads 1 --batch 7 --gold-out %s/gold --out %s/r.jsonl > %s/sum.json",
                     bin(), dir, dir, dir, dir) == 0);
     cJSON *sum = read_json("%s/sum.json", dir);
     REQUIRE(sum);
@@ -197,8 +197,8 @@ TEST(eraser_export_planted_agrees_with_eval_and_predict) {
     CHECK_NEAR(jnum(sum, "unscored_windows"), 0, 0);
     REQUIRE(test_sh("%s eraser score --data %s/gold --split test --results %s/r.jsonl > %s/score.json", bin(), dir, dir,
                     dir) == 0);
-    REQUIRE(test_sh("%s eval --model %s/m --dataset planted --planted-n 200 --split test --method adapler --threads 1 "
-                    "--repeats 0 > %s/eval.json", bin(), dir, dir) == 0);
+    REQUIRE(test_sh("%s eval --model %s/m --dataset planted --planted-n 200 --split test --method adapler "
+                    "--eta-scale 0.3 --threads 1 --repeats 0 > %s/eval.json", bin(), dir, dir) == 0);
     cJSON *score = read_json("%s/score.json", dir), *ev = read_json("%s/eval.json", dir);
     REQUIRE(score && ev);
     /* the hard rationale is eval's last layer: same FPR/TPR over the same keys */
@@ -271,16 +271,17 @@ TEST(eraser_export_planted_agrees_with_eval_and_predict) {
     }
     fclose(f);
     snprintf(path, sizeof path, "%s/m", dir);
-    cJSON *pred = run_predict(dir, path, "--method adapler");
+    cJSON *pred = run_predict(dir, path, "--method adapler --eta-scale 0.3");
     REQUIRE(pred && cJSON_GetArraySize(pred) == (int)(n_check * per));
 
     st_file st;
     snprintf(path, sizeof path, "%s/m/model.safetensors", dir);
     REQUIRE(st_open(&st, path) == ADP_OK);
-    float eta[3];
+    float eta_l[3];
     int64_t shape[1] = {3};
-    REQUIRE(st_read_f32(&st, st_find(&st, "adapler.eta"), eta, shape, 1) == ADP_OK);
+    REQUIRE(st_read_f32(&st, st_find(&st, "adapler.eta"), eta_l, shape, 1) == ADP_OK);
     st_close(&st);
+    const double eta0 = 0.3 * eta_l[0]; /* --eta-scale 0.3 */
 
     double worst = 0;
     size_t kept_words = 0, layer0_checked = 0;
@@ -314,9 +315,9 @@ TEST(eraser_export_planted_agrees_with_eval_and_predict) {
             kept_words += got[w];
             /* soft = predictor score x window length: a word enters layer 0 iff it reaches eta_0 */
             double s = x->docs[0].soft[w];
-            if (fabs(s - eta[0]) < 1e-4 * eta[0]) continue;
-            CHECK_MSG(alive0[w] == (s >= eta[0]), "annotation %zu word %zu: soft %.9g, eta_0 %.9g, alive %d", i, w, s,
-                      (double)eta[0], alive0[w]);
+            if (fabs(s - eta0) < 1e-4 * eta0) continue;
+            CHECK_MSG(alive0[w] == (s >= eta0), "annotation %zu word %zu: soft %.9g, eta_0 %.9g, alive %d", i, w, s,
+                      eta0, alive0[w]);
             layer0_checked++;
         }
         free(text), free(want_keep), free(got), free(alive0);
@@ -557,9 +558,11 @@ TEST(eraser_export_movies_windows) {
     eraser_results_free(&r);
     wordpiece_free(&wp);
 
-    /* attention scores as soft rationale (ltp scores from layer 1 on, power from layer 0) */
-    static const char *attn[] = {"--method ltp --final-threshold 0.1", "--method power --retention 0.6,0.3"};
-    for (int k = 0; k < 2; k++) {
+    /* traced scores as soft rationale: attention (ltp scores from layer 1 on, power from layer
+     * 0) and gradient x input */
+    static const char *attn[] = {"--method ltp --final-threshold 0.1", "--method power --retention 0.6,0.3",
+                                 "--method saliency --eta 1"};
+    for (int k = 0; k < 3; k++) {
         REQUIRE(test_sh("%s eraser export --model %s/m --data %s/mv --labels NEG,POS %s --max-len 128 --threads 1 "
                         "--out %s/a.jsonl > %s/a.json", bin(), dir, dir, attn[k], dir, dir) == 0);
         cJSON *a = read_json("%s/a.json", dir);
