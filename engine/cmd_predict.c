@@ -181,9 +181,9 @@ int cmd_predict(int argc, char **argv) {
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
         case 'm': model_dir = optarg; break;
-        case 'b': if (!cli_parse_int("predict", "--batch", optarg, 1, 1000000, &batch)) return 2; break;
-        case 't': if (!cli_parse_int("predict", "--threads", optarg, 0, 1024, &threads)) return 2; break;
-        case 'L': if (!cli_parse_int("predict", "--max-len", optarg, 3, 1000000, &max_len)) return 2; break;
+        case 'b': if (!cli_parse_int("predict", "--batch", optarg, 1, 1000000, &batch)) { free(rest); return 2; } break;
+        case 't': if (!cli_parse_int("predict", "--threads", optarg, 0, 1024, &threads)) { free(rest); return 2; } break;
+        case 'L': if (!cli_parse_int("predict", "--max-len", optarg, 3, 1000000, &max_len)) { free(rest); return 2; } break;
         case 'u': lower = 0; break;
         case 'h': usage(stdout); free(rest); return 0;
         default: usage(stderr); free(rest); return 2;
