@@ -41,7 +41,7 @@ static void usage(FILE *f) {
                "          results carry, plus keep_rates (FPR/TPR of the kept words; README.md defines them)\n"
                "  check   validate the annotations (train, val, test by default) and the documents they use\n"
                "  export  run a model with a pruning method on every annotation of a split and write its\n"
-               "          predictions in ERASER's results format (README.md, \"ERASER export\"): hard rationale =\n"
+               "          predictions in ERASER's results format (README.md, ERASER, \"Export\"): hard rationale =\n"
                "          the words whose pieces enter the last layer, soft = the method's token scores\n"
                "          (adapler, cascade, ltp, power, saliency; none for the others), classification, and\n"
                "          comprehensiveness/sufficiency/AOPC from re-running on documents with words deleted.\n"
