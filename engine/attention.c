@@ -111,10 +111,13 @@ void attention_forward_naive(float *ctx, float *probs, const size_t *prob_off, c
  *
  * Backward for one (sequence, head), with D = dropout(P) the matrix the forward multiplied
  * V by, and dC the gradient of ctx_h:
- *   dD = dC V^T,  dV = D^T dC,  dP = dD * mask / (1 - p),
+ *   dD = dC V^T,  dV = D^T dC,  dP = dD * mask / (1 - p) + 1 dprobs_key^T,
  *   dS = P * (dP - rowsum(dP * P))   (softmax backward, row by row),
  *   dQ = scale dS K,  dK = scale dS^T Q,  dlogmask[j] += sum_i dS[i, j].
- * The dropout mask is regenerated from its key (engine/dropout.h), never stored. */
+ * dprobs_key (optional) is a gradient on the probabilities P (before dropout) that every
+ * query and head receive for key j: a loss term that depends on the attention a token
+ * receives (LTP's soft mask).  The dropout mask is regenerated from its key
+ * (engine/dropout.h), never stored. */
 
 #include "dropout.h"
 
@@ -178,9 +181,9 @@ ADP_HOT static void softmax_back(float *dP, const float *P, int n, float *dlm) {
     }
 }
 
-void attention_backward(float *dqkv, float *dlogmask, const float *dctx, const float *qkv, const float *probs,
-                        const size_t *prob_off, const int *off, int n_seq, int d, int n_heads, float scale, float p,
-                        uint32_t key, float *scratch) {
+void attention_backward(float *dqkv, float *dlogmask, const float *dctx, const float *dprobs_key, const float *qkv,
+                        const float *probs, const size_t *prob_off, const int *off, int n_seq, int d, int n_heads,
+                        float scale, float p, uint32_t key, float *scratch) {
     const int dh = d / n_heads, ld = 3 * d, max_n = max_len_of(off, n_seq), T = off[n_seq];
     const size_t nn = (size_t)max_n * max_n, per_thread = 2 * nn;
     float *dlm = dlogmask ? scratch + (size_t)omp_get_max_threads() * per_thread : NULL;
@@ -207,6 +210,14 @@ void attention_backward(float *dqkv, float *dlogmask, const float *dctx, const f
             Pd = D;
         }
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, dh, n, 1.0f, Pd, n, dC, d, 0.0f, dV, ld);
+        if (dprobs_key) {
+            const float *u = dprobs_key + r0;
+            for (int i = 0; i < n; i++) {
+                float *dr = dP + (size_t)i * n;
+#pragma omp simd
+                for (int j = 0; j < n; j++) dr[j] += u[j];
+            }
+        }
         softmax_back(dP, P, n, dlm ? dlm + (size_t)h * T + r0 : NULL);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, dh, n, scale, dP, n, K, ld, 0.0f, dQ, ld);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, dh, n, scale, dP, n, Q, ld, 0.0f, dK, ld);
@@ -216,9 +227,9 @@ void attention_backward(float *dqkv, float *dlogmask, const float *dctx, const f
             for (int t = 0; t < T; t++) dlogmask[t] += dlm[(size_t)h * T + t];
 }
 
-void attention_backward_naive(float *dqkv, float *dlogmask, const float *dctx, const float *qkv, const float *probs,
-                              const size_t *prob_off, const int *off, int n_seq, int d, int n_heads, float scale,
-                              float p, uint32_t key) {
+void attention_backward_naive(float *dqkv, float *dlogmask, const float *dctx, const float *dprobs_key,
+                              const float *qkv, const float *probs, const size_t *prob_off, const int *off, int n_seq,
+                              int d, int n_heads, float scale, float p, uint32_t key) {
     const int dh = d / n_heads, ld = 3 * d;
     const uint32_t thr = dropout_threshold(p);
     const double sc = p > 0.0f ? 1.0 / (1.0 - (double)p) : 1.0;
@@ -237,7 +248,7 @@ void attention_backward_naive(float *dqkv, float *dlogmask, const float *dctx, c
                     double a = 0;
                     for (int e = 0; e < dh; e++)
                         a += (double)dctx[(size_t)(r0 + i) * d + h * dh + e] * qkv[(size_t)(r0 + j) * ld + 2 * d + h * dh + e];
-                    dS[i * n + j] = a * M[i * n + j];
+                    dS[i * n + j] = a * M[i * n + j] + (dprobs_key ? dprobs_key[r0 + j] : 0.0);
                     dot += dS[i * n + j] * P[i * n + j];
                 }
                 for (int j = 0; j < n; j++) dS[i * n + j] = P[i * n + j] * (dS[i * n + j] - dot);

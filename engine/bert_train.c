@@ -29,7 +29,7 @@ static void layer_free(bert_train_layer *y) {
     free(y->probs), free(y->ctx), free(y->pre1), free(y->mean1), free(y->rstd1), free(y->x1), free(y->keep_mid);
     free(y->x1g_own), free(y->f_pre), free(y->f), free(y->pre2), free(y->mean2), free(y->rstd2), free(y->d_in);
     free(y->d_logmask_in), free(y->off_in), free(y->off), free(y->off_ffn), free(y->pos_in), free(y->pos);
-    free(y->pos_ffn), free(y->prob_off);
+    free(y->pos_ffn), free(y->prob_off), free(y->x1_raw), free(y->scale_mid), free(y->out_raw), free(y->scale_out);
 }
 
 void bert_train_ctx_free(bert_train_ctx *c) {
@@ -39,7 +39,7 @@ void bert_train_ctx_free(bert_train_ctx *c) {
     free(c->emb_pre), free(c->emb_mean), free(c->emb_rstd), free(c->out);
     free(c->pool_in), free(c->pooled), free(c->pooled_drop), free(c->logits), free(c->layer_tokens), free(c->ffn_tokens);
     free(c->g_a), free(c->g_b), free(c->g_c), free(c->g_y), free(c->g_ctx), free(c->g_qkv), free(c->g_f), free(c->g_lm);
-    free(c->g_pool), free(c->scratch), free(c->keep_tmp), free(c->flops_tmp);
+    free(c->g_pool), free(c->scratch), free(c->keep_tmp), free(c->flops_tmp), free(c->g_scale), free(c->g_pk);
     memset(c, 0, sizeof *c);
 }
 
@@ -49,7 +49,7 @@ static size_t at_least_1(size_t n) { return n ? n : 1; }
 /* Size everything for T0 tokens in n_seq sequences of at most max_len (only grows; a change
  * of model dims starts over). */
 static void reserve(bert_train_ctx *c, const bert_config *cfg, size_t T0, int n_seq, int max_len, size_t probs_need,
-                    int want_dgrads) {
+                    int want_dgrads, int want_scales) {
     const int dims[5] = {cfg->hidden, cfg->inter, cfg->layers, cfg->heads, cfg->num_labels};
     if (memcmp(dims, c->dims, sizeof dims) != 0) {
         bert_train_ctx_free(c);
@@ -76,11 +76,20 @@ static void reserve(bert_train_ctx *c, const bert_config *cfg, size_t T0, int n_
             free(y->d_in), y->d_in = NULL;
         }
         c->cap_tokens = T0;
-        c->cap_dgrads = 0;
+        c->cap_dgrads = c->cap_scales = 0;
     }
     if (want_dgrads && !c->cap_dgrads) {
         for (int l = 0; l < L; l++) GROW(c->layer[l].d_in, c->cap_tokens * H);
         c->cap_dgrads = 1;
+    }
+    if (want_scales && !c->cap_scales) {
+        for (int l = 0; l < L; l++) {
+            bert_train_layer *y = &c->layer[l];
+            GROW(y->x1_raw, c->cap_tokens * H), GROW(y->scale_mid, c->cap_tokens);
+            GROW(y->out_raw, c->cap_tokens * H), GROW(y->scale_out, c->cap_tokens);
+        }
+        GROW(c->g_scale, c->cap_tokens), GROW(c->g_pk, c->cap_tokens);
+        c->cap_scales = 1;
     }
     for (int l = 0; l < L; l++)
         if (probs_need > c->layer[l].cap_probs) GROW(c->layer[l].probs, probs_need), c->layer[l].cap_probs = probs_need;
@@ -174,6 +183,56 @@ static bert_layer_view layer_view(const bert_train_ctx *c, const bert_config *cf
     };
 }
 
+static bert_scale_view scale_view(const bert_train_ctx *c, const bert_config *cfg, int l, bert_scale_point pt) {
+    const bert_train_layer *y = &c->layer[l];
+    const int out = pt == BERT_SCALE_OUTPUT;
+    return (bert_scale_view){
+        .layer = l, .n_layers = cfg->layers, .point = pt, .n_seq = c->n_seq, .T = out ? y->Tf : y->T,
+        .hidden_size = cfg->hidden, .n_heads = cfg->heads, .off = out ? y->off_ffn : y->off,
+        .pos = out ? y->pos_ffn : y->pos, .orig_len = c->orig_len, .hidden = out ? y->out_raw : y->x1_raw,
+        .scale = out ? y->scale_out : y->scale_mid, .T_attn = y->T, .attn_off = y->off, .attn_pos = y->pos,
+        .probs = y->probs, .prob_off = y->prob_off,
+    };
+}
+
+/* A row-scale point in the forward pass: keep the rows x (T, H) unscaled, ask the hook for
+ * the factors, scale x in place. */
+static int scale_rows(bert_train_ctx *c, const bert_config *cfg, int l, bert_scale_point pt, float *x) {
+    bert_train_layer *y = &c->layer[l];
+    const int out = pt == BERT_SCALE_OUTPUT, T = out ? y->Tf : y->T, H = cfg->hidden;
+    float *raw = out ? y->out_raw : y->x1_raw, *sc = out ? y->scale_out : y->scale_mid;
+    memcpy(raw, x, sizeof(float) * (size_t)T * H);
+    for (int t = 0; t < T; t++) sc[t] = 1.0f;
+    bert_scale_view v = scale_view(c, cfg, l, pt);
+    if (c->opts.row_scale(c->opts.user, &v) != ADP_OK) return adp_preferr("layer %d row-scale hook: ", l);
+#pragma omp parallel for schedule(static) if ((size_t)T * H > 65536)
+    for (int t = 0; t < T; t++)
+        for (int d = 0; d < H; d++) x[(size_t)t * H + d] = raw[(size_t)t * H + d] * sc[t];
+    return ADP_OK;
+}
+
+/* Its backward: gx (T, H), the gradient of the scaled rows, becomes that of the unscaled
+ * ones; d scale goes to the gradient hook, which may add to c->g_pk. */
+static int scale_rows_backward(bert_train_ctx *c, const bert_config *cfg, int l, bert_scale_point pt, float *gx) {
+    bert_train_layer *y = &c->layer[l];
+    const int out = pt == BERT_SCALE_OUTPUT, T = out ? y->Tf : y->T, H = cfg->hidden;
+    const float *raw = out ? y->out_raw : y->x1_raw, *sc = out ? y->scale_out : y->scale_mid;
+#pragma omp parallel for schedule(static) if ((size_t)T * H > 65536)
+    for (int t = 0; t < T; t++) {
+        double dot = 0;
+        float *g = gx + (size_t)t * H;
+        for (int d = 0; d < H; d++) dot += (double)g[d] * raw[(size_t)t * H + d];
+        c->g_scale[t] = (float)dot;
+        for (int d = 0; d < H; d++) g[d] *= sc[t];
+    }
+    if (c->opts.row_scale_grad) {
+        bert_scale_view v = scale_view(c, cfg, l, pt);
+        if (c->opts.row_scale_grad(c->opts.user, &v, c->g_scale, c->g_pk) != ADP_OK)
+            return adp_preferr("layer %d row-scale gradient hook: ", l);
+    }
+    return ADP_OK;
+}
+
 /* out (n, I) = gelu(inp), one chunk per thread while it is in cache. */
 static void gelu_copy(float *out, const float *inp, size_t n) {
     const size_t chunk = 4096;
@@ -196,7 +255,7 @@ int bert_train_forward(bert_train_ctx *c, const bert_model *m, const bert_batch 
     size_t probs_need = 0;
     for (int s = 0; s < n_seq; s++) probs_need += (size_t)A * (size_t)(b->off[s + 1] - b->off[s]) * (b->off[s + 1] - b->off[s]);
     const bert_train_opts *o = opts ? opts : &no_opts;
-    reserve(c, cfg, (size_t)T0, n_seq, max_len, probs_need, o->keep_input_grads);
+    reserve(c, cfg, (size_t)T0, n_seq, max_len, probs_need, o->keep_input_grads, o->row_scale != NULL);
     c->opts = *o;
     c->cfg = cfg;
     c->n_seq = n_seq, c->T0 = T0, c->max_len = max_len;
@@ -269,6 +328,7 @@ int bert_train_forward(bert_train_ctx *c, const bert_model *m, const bert_batch 
         dropout_forward(y->pre1, y->pre1, (size_t)T * H, ph, dropout_key(o->seed, l, DROP_SITE_ATTN_OUT));
         residual_layernorm_forward(y->x1, y->pre1, y->mean1, y->rstd1, y->pre1, y->x, w->ln1_g, w->ln1_b, T, H,
                                    cfg->ln_eps);
+        if (o->row_scale && scale_rows(c, cfg, l, BERT_SCALE_ATTENTION, y->x1) != ADP_OK) return ADP_ERR;
 
         /* the drop after attention */
         memset(y->keep_mid, 1, (size_t)T);
@@ -296,6 +356,7 @@ int bert_train_forward(bert_train_ctx *c, const bert_model *m, const bert_batch 
         float *x_out = l + 1 < L ? c->layer[l + 1].x_in_own : c->out;
         residual_layernorm_forward(x_out, y->pre2, y->mean2, y->rstd2, y->pre2, y->x1g, w->ln2_g, w->ln2_b, Tf, H,
                                    cfg->ln_eps);
+        if (o->row_scale && scale_rows(c, cfg, l, BERT_SCALE_OUTPUT, x_out) != ADP_OK) return ADP_ERR;
         off = y->off_ffn, pos = y->pos_ffn, T = Tf;
     }
     c->T_out = T, c->off_out = off, c->pos_out = pos;
@@ -354,6 +415,10 @@ int bert_train_backward(bert_train_ctx *c, const bert_model *m, bert_weights *g,
         bert_layer_w *gw = g ? &g->layer[l] : NULL;
         const int T_in = y->T_in, T = y->T, Tf = y->Tf;
         /* feed-forward block: gx is d x_out (Tf rows) */
+        if (o->row_scale) {
+            memset(c->g_pk, 0, sizeof(float) * (size_t)T);
+            if (scale_rows_backward(c, cfg, l, BERT_SCALE_OUTPUT, gx) != ADP_OK) return ADP_ERR;
+        }
         float *gp = free_buf(c, gx, NULL);
         memset(gp, 0, sizeof(float) * (size_t)Tf * H);
         layernorm_backward(gp, GW(ln2_g), GW(ln2_b), gx, y->pre2, y->mean2, y->rstd2, w->ln2_g, Tf, H);
@@ -368,6 +433,7 @@ int bert_train_backward(bert_train_ctx *c, const bert_model *m, bert_weights *g,
             g1 = free_buf(c, gp, NULL);
             scatter_rows(g1, gp, y->keep_mid, T, H);
         }
+        if (o->row_scale && scale_rows_backward(c, cfg, l, BERT_SCALE_ATTENTION, g1) != ADP_OK) return ADP_ERR;
         /* attention block */
         float *g2 = free_buf(c, g1, NULL);
         memset(g2, 0, sizeof(float) * (size_t)T * H);
@@ -377,7 +443,8 @@ int bert_train_backward(bert_train_ctx *c, const bert_model *m, bert_weights *g,
         linear_backward(c->g_ctx, GW(wo), GW(bo), c->g_y, y->ctx, w->wo, T, H, H);
         float *glm = o->layer_input ? c->g_lm : NULL;
         if (glm) memset(glm, 0, sizeof(float) * (size_t)T);
-        attention_backward(c->g_qkv, glm, c->g_ctx, y->qkv, y->probs, y->prob_off, y->off, n_seq, H, A, scale, pa,
+        attention_backward(c->g_qkv, glm, c->g_ctx, o->row_scale ? c->g_pk : NULL, y->qkv, y->probs, y->prob_off,
+                           y->off, n_seq, H, A, scale, pa,
                            dropout_key(o->seed, l, DROP_SITE_PROBS), c->scratch);
         linear_backward(g2, GW(wqkv), GW(bqkv), c->g_qkv, y->x, w->wqkv, T, H, 3 * H); /* g2: d x, residual included */
         /* back through the drop at the input */

@@ -27,6 +27,21 @@
  * PRUNE_AFTER_ATTENTION, seeing the attention probabilities (before dropout).  Dropped rows
  * never return.  The pooler and classifier read the final [CLS] rows.
  *
+ * Row scales (PoWER-BERT's soft extract, LTP's soft mask multiply rows of a layer's
+ * *output*, which a key log-mask cannot express): opts.row_scale(user, view) is called at
+ * two points of every layer, BERT_SCALE_ATTENTION on the attention block's output (after its
+ * Add & LayerNorm, before the drop after attention) and BERT_SCALE_OUTPUT on the layer's
+ * output, with scale[] = 1 and the layer's attention probabilities (before dropout); the
+ * rows are then multiplied by scale[t] and what follows (FFN, residual, next layer) reads
+ * the scaled rows.  In the backward pass, before the layer's attention backward,
+ * opts.row_scale_grad(user, view, d_scale, d_probs_key) is called at each point (OUTPUT
+ * first) with d_scale[t] = d loss / d scale[t] (the row's gradient dotted with its
+ * unscaled values); the hook may add to d_probs_key (the layer's attention rows, zero on
+ * entry): g_t there adds g_t to d loss / d P_h[q, t] for every head h and query q (the
+ * probabilities before dropout), which is the gradient of any loss term that depends on
+ * the attention a token receives (LTP's mask is a function of it).  Without row_scale
+ * nothing is stored or called.
+ *
  * The backward pass mirrors this: gradients are scattered back through every gather
  * (dropped rows get zero), and after a layer's backward -- when the gradient with respect
  * to its input rows is complete except for what the caller adds --
@@ -71,6 +86,31 @@ typedef struct {
     float *key_logmask;   /* (T) forward: 0 on entry; fill to soft-mask keys.  Backward: as set */
 } bert_layer_view;
 
+/* Where a row-scale hook acts in layer l. */
+typedef enum { BERT_SCALE_ATTENTION = 0, BERT_SCALE_OUTPUT = 1 } bert_scale_point;
+
+/* The rows of layer `layer` at a scale point, and that layer's attention. */
+typedef struct {
+    int layer, n_layers;
+    bert_scale_point point;
+    int n_seq, T, hidden_size, n_heads;
+    const int *off;        /* (n_seq + 1) the rows at this point */
+    const int32_t *pos;    /* (T) original positions */
+    const int *orig_len;   /* (n_seq) */
+    const float *hidden;   /* (T, H) the rows before scaling */
+    float *scale;          /* (T) forward: 1 on entry, set the rows' factors.  Backward: as set */
+    int T_attn;            /* rows of the layer's attention (T_attn >= T at OUTPUT if rows were
+                              dropped after the attention) */
+    const int *attn_off;   /* (n_seq + 1) */
+    const int32_t *attn_pos; /* (T_attn) */
+    const float *probs;    /* sequence s, head h at probs + prob_off[s] + h n_s^2, (query, key) */
+    const size_t *prob_off;
+} bert_scale_view;
+
+typedef int (*bert_scale_fn)(void *user, const bert_scale_view *v);
+/* d_scale (T): d loss / d scale.  d_probs_key (T_attn): add to it, see above. */
+typedef int (*bert_scale_grad_fn)(void *user, const bert_scale_view *v, const float *d_scale, float *d_probs_key);
+
 /* Forward hook, before layer l.  Return ADP_OK or ADP_ERR (with adp_seterr). */
 typedef int (*bert_layer_fn)(void *user, const bert_layer_view *v);
 /* Backward hook, after layer l's backward.  d_hidden (T, H) may be added to. */
@@ -83,6 +123,8 @@ typedef struct {
     int batch_first;                    /* passed to the strategy */
     bert_layer_fn layer_input;          /* may be NULL */
     bert_layer_grad_fn layer_input_grad;/* may be NULL */
+    bert_scale_fn row_scale;            /* may be NULL */
+    bert_scale_grad_fn row_scale_grad;  /* may be NULL */
     void *user;
     int keep_input_grads;               /* store d loss / d (layer input) for every layer */
 } bert_train_opts;
@@ -109,6 +151,9 @@ typedef struct {
     int32_t *pos_in, *pos, *pos_ffn; /* (T_in), (T), (Tf) */
     size_t *prob_off;          /* (n_seq) */
     size_t cap_probs;
+    /* with opts.row_scale: the unscaled rows and the factors at the two points */
+    float *x1_raw, *scale_mid;   /* (T, H), (T) */
+    float *out_raw, *scale_out;  /* (Tf, H), (Tf) */
     /* owned storage the aliases above point into */
     float *x_in_own, *x_own, *x1g_own, *logmask_own;
 } bert_train_layer;
@@ -119,7 +164,7 @@ typedef struct {
     int n_seq, T0, max_len;
     int dims[5];               /* H, I, L, A, C the buffers are sized for */
     size_t cap_tokens, cap_scratch;
-    int cap_seq, cap_layers, cap_dgrads;
+    int cap_seq, cap_layers, cap_dgrads, cap_scales;
     /* inputs */
     int32_t *ids, *types, *pos0;
     int *off0, *orig_len;
@@ -139,6 +184,7 @@ typedef struct {
     float *g_a, *g_b, *g_c, *g_y, *g_ctx, *g_qkv, *g_f, *g_lm, *g_pool, *scratch;
     uint8_t *keep_tmp;
     double *flops_tmp;
+    float *g_scale, *g_pk;     /* (T0) row-scale gradients, d_probs_key */
 } bert_train_ctx;
 
 void bert_train_ctx_init(bert_train_ctx *c);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "baselines/fit.h"
 #include "bert_train.h"
 #include "cli.h"
 #include "common.h"
@@ -21,7 +22,9 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: adapler train --dataset NAME --out DIR [--init DIR | --config NAME] [options] [dataset options]\n"
             "       adapler train --bench [--config NAME] [--batch B] [--seq N] [--threads T] [--min-time S]\n"
-            "       adapler train --method adapler --init FINETUNED_DIR ...   (see adapler train --method adapler --help)\n\n"
+            "       adapler train --method adapler --init FINETUNED_DIR ...   (see adapler train --method adapler --help)\n"
+            "       adapler train --method power|ltp --init FINETUNED_DIR ... (PoWER-BERT's retention search, LTP's\n"
+            "                     thresholds, then re-training with hard removal; see --method power --help)\n\n"
             "Fine-tune BertForSequenceClassification on the train split of a dataset, evaluate on the dev\n"
             "split after every epoch and keep the best epoch (by dev accuracy) in DIR in Hugging Face layout\n"
             "(config.json with id2label, model.safetensors, vocab.txt) with DIR/train.json (settings and\n"
@@ -328,12 +331,15 @@ static void subset(packed_tokens *pk, size_t max_train, uint64_t seed, size_t **
 }
 
 int cmd_train(int argc, char **argv) {
-    /* --method selects what is trained: the plain classifier (none) or AdapLeR */
+    /* --method selects what is trained: the plain classifier (none), AdapLeR, or the two
+     * baselines that train (PoWER-BERT's retention, LTP's thresholds: baselines/fit.c) */
     for (int i = 1; i + 1 < argc; i++)
         if (!strcmp(argv[i], "--method")) {
             if (!strcmp(argv[i + 1], "adapler")) return cmd_train_adapler(argc, argv);
+            if (!strcmp(argv[i + 1], "power")) return cmd_train_power(argc, argv);
+            if (!strcmp(argv[i + 1], "ltp")) return cmd_train_ltp(argc, argv);
             if (strcmp(argv[i + 1], "none") != 0) {
-                fprintf(stderr, "train: --method %s: expected none or adapler\n", argv[i + 1]);
+                fprintf(stderr, "train: --method %s: expected none, adapler, power or ltp\n", argv[i + 1]);
                 return 2;
             }
             memmove(argv + i, argv + i + 2, sizeof(char *) * (size_t)(argc - i - 2));

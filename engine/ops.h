@@ -115,14 +115,16 @@ void attention_forward_train(float *ctx, float *probs, const size_t *prob_off, c
                              int n_seq, int d, int n_heads, float scale, const float *key_logmask, float p,
                              uint32_t key, float *scratch);
 /* Its backward.  dqkv (T, 3d) "=" (every element written); dlogmask (T) "+=" (the sum of
- * the score gradients over heads and queries), may be NULL; dctx (T, d); probs, p, key as
- * in the forward.  scratch: omp_get_max_threads() * 2 * max_s(n_s)^2 + n_heads * T floats. */
-void attention_backward(float *dqkv, float *dlogmask, const float *dctx, const float *qkv, const float *probs,
-                        const size_t *prob_off, const int *off, int n_seq, int d, int n_heads, float scale, float p,
-                        uint32_t key, float *scratch);
-void attention_backward_naive(float *dqkv, float *dlogmask, const float *dctx, const float *qkv, const float *probs,
-                              const size_t *prob_off, const int *off, int n_seq, int d, int n_heads, float scale,
-                              float p, uint32_t key);
+ * the score gradients over heads and queries), may be NULL; dctx (T, d); dprobs_key (T) or
+ * NULL: an extra gradient on the probabilities (before dropout), the same for every head
+ * and query of key t; probs, p, key as in the forward.
+ * scratch: omp_get_max_threads() * 2 * max_s(n_s)^2 + n_heads * T floats. */
+void attention_backward(float *dqkv, float *dlogmask, const float *dctx, const float *dprobs_key, const float *qkv,
+                        const float *probs, const size_t *prob_off, const int *off, int n_seq, int d, int n_heads,
+                        float scale, float p, uint32_t key, float *scratch);
+void attention_backward_naive(float *dqkv, float *dlogmask, const float *dctx, const float *dprobs_key,
+                              const float *qkv, const float *probs, const size_t *prob_off, const int *off, int n_seq,
+                              int d, int n_heads, float scale, float p, uint32_t key);
 
 /* Softmax cross-entropy (engine/loss.c).  Forward: probs (n, C) = softmax(logits) (may alias
  * logits), loss (n) = -log probs[target]; a row with target < 0 is ignored (loss 0).  Backward, "+=":

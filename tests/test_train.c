@@ -574,17 +574,51 @@ TEST(attention_backward_matches_naive) {
     for (int q = 0; q < n_seq; q++) prob_off[q] = po, po += (size_t)A * (off[q + 1] - off[q]) * (off[q + 1] - off[q]);
     float *probs = mallocCheck(sizeof(float) * po), *ctx = mallocCheck(sizeof(float) * T * d);
     float *scratch = mallocCheck(sizeof(float) * ((size_t)omp_get_max_threads() * 2 * 31 * 31 + (size_t)A * T));
-    for (int k = 0; k < 2; k++) {
+    float dpk[40];
+    for (int t = 0; t < T; t++) dpk[t] = test_randf(&s);
+    for (int k = 0; k < 3; k++) { /* no dropout; dropout 0.25; dropout and a gradient on P by key */
         float p = k ? 0.25f : 0.0f;
+        const float *u = k == 2 ? dpk : NULL;
         attention_forward_train(ctx, probs, prob_off, qkv, off, n_seq, d, A, 0.4f, lm, p, 77, scratch);
         float *ga = mallocCheck(sizeof(float) * T * 3 * d), *gb = mallocCheck(sizeof(float) * T * 3 * d);
         float la[40] = {0}, lb[40] = {0};
-        attention_backward(ga, la, dctx, qkv, probs, prob_off, off, n_seq, d, A, 0.4f, p, 77, scratch);
-        attention_backward_naive(gb, lb, dctx, qkv, probs, prob_off, off, n_seq, d, A, 0.4f, p, 77);
-        test_compare(k ? "dqkv (dropout 0.25)" : "dqkv", ga, gb, (size_t)T * 3 * d, 1e-4);
-        test_compare(k ? "dlogmask (dropout 0.25)" : "dlogmask", la, lb, T, 1e-4);
+        attention_backward(ga, la, dctx, u, qkv, probs, prob_off, off, n_seq, d, A, 0.4f, p, 77, scratch);
+        attention_backward_naive(gb, lb, dctx, u, qkv, probs, prob_off, off, n_seq, d, A, 0.4f, p, 77);
+        const char *what[3][2] = {{"dqkv", "dlogmask"}, {"dqkv (dropout 0.25)", "dlogmask (dropout 0.25)"},
+                                  {"dqkv (dropout, dprobs_key)", "dlogmask (dropout, dprobs_key)"}};
+        test_compare(what[k][0], ga, gb, (size_t)T * 3 * d, 1e-4);
+        test_compare(what[k][1], la, lb, T, 1e-4);
         free(ga), free(gb);
     }
+    /* dprobs_key's meaning: the gradient of sum_t u_t sum_{h,q} P_h[q, t] (dctx = 0, no
+     * dropout), against central differences in double */
+    float *g = mallocCheck(sizeof(float) * T * 3 * d), *zero = callocCheck((size_t)T * d, sizeof(float));
+    attention_forward_train(ctx, probs, prob_off, qkv, off, n_seq, d, A, 0.4f, lm, 0.0f, 77, scratch);
+    attention_backward(g, NULL, zero, dpk, qkv, probs, prob_off, off, n_seq, d, A, 0.4f, 0.0f, 77, scratch);
+    double worst = 0, scale = 1e-6;
+    for (int e = 0; e < T * 3 * d; e += 7) {
+        double f[2];
+        const float keep = qkv[e];
+        for (int side = 0; side < 2; side++) {
+            qkv[e] = keep + (side ? 1e-2f : -1e-2f);
+            attention_forward_naive(ctx, probs, prob_off, qkv, off, n_seq, d, A, 0.4f, lm);
+            f[side] = 0;
+            for (int q = 0; q < n_seq; q++) {
+                int n = off[q + 1] - off[q];
+                for (int h = 0; h < A; h++)
+                    for (int i = 0; i < n; i++)
+                        for (int j = 0; j < n; j++)
+                            f[side] += (double)dpk[off[q] + j] * probs[prob_off[q] + ((size_t)h * n + i) * n + j];
+            }
+        }
+        qkv[e] = keep;
+        double num = (f[1] - f[0]) / 2e-2;
+        worst = fmax(worst, fabs(num - g[e]));
+        scale = fmax(scale, fabs(num));
+    }
+    CHECK_MSG(worst <= 2e-3 * scale, "dprobs_key: max |analytic - numeric| %.3g (scale %.3g)", worst, scale);
+    if (test_verbose()) fprintf(stderr, "    dprobs_key vs central differences: %.2e (scale %.2e)\n", worst, scale);
+    free(g), free(zero);
     free(qkv), free(dctx), free(probs), free(ctx), free(scratch);
 }
 
