@@ -4,8 +4,8 @@
  * W[64p + j][k] at packed[(p * in + k) * 64 + j]; columns past `out` are zero.  The
  * micro-kernel computes a 6-row x 64-column block of Y: 24 AVX-512 accumulators, and for
  * every k one 256-byte contiguous panel row (4 loads), 6 broadcasts of X and 24 FMAs.  The
- * accumulators start from the bias, so the bias costs nothing.  Rows past n reuse a valid
- * X row and are not stored; columns past `out` are masked. */
+ * accumulators start from the bias, so the bias costs nothing.  The last block of rows runs
+ * a kernel for exactly that many rows; columns past `out` are masked. */
 #include "gemm.h"
 
 #include <cblas.h>
@@ -55,11 +55,12 @@ void gemm_pack(float *dst, const float *w, int out, int in) {
 }
 
 #if HAVE_X86
-/* Y[0..rows) x [o0, o0 + width) of one panel.  x[r] point at the 6 input rows (unused rows
- * point at a valid row).  bias may be NULL. */
-__attribute__((target("avx512f"))) static void kernel_6x64(float *y, int ldy, const float *const x[6],
-                                                          const float *panel, const float *bias, int in,
-                                                          int rows, int width) {
+/* Y[0..R) x [o0, o0 + width) of one panel, R <= 6 a compile-time constant in each
+ * instance below, so a block of 1 or 2 rows (what pruning often leaves) does 1 or 2 rows
+ * of work, not 6.  x[r] point at the input rows.  bias may be NULL. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+kernel_rx64(float *y, int ldy, const float *const x[6], const float *panel, const float *bias, int in, int width,
+            const int R) {
     __mmask16 m[4];
     for (int b = 0; b < 4; b++) {
         int rem = width - 16 * b;
@@ -78,16 +79,18 @@ __attribute__((target("avx512f"))) static void kernel_6x64(float *y, int ldy, co
         __m512 w0 = _mm512_load_ps(w), w1 = _mm512_load_ps(w + 16), w2 = _mm512_load_ps(w + 32),
                w3 = _mm512_load_ps(w + 48), b;
 #define ROW(i)                                                                                                 \
-    b = _mm512_set1_ps(x##i[k]);                                                                               \
-    a##i##0 = _mm512_fmadd_ps(b, w0, a##i##0);                                                                 \
-    a##i##1 = _mm512_fmadd_ps(b, w1, a##i##1);                                                                 \
-    a##i##2 = _mm512_fmadd_ps(b, w2, a##i##2);                                                                 \
-    a##i##3 = _mm512_fmadd_ps(b, w3, a##i##3);
+    if (R > i) {                                                                                               \
+        b = _mm512_set1_ps(x##i[k]);                                                                           \
+        a##i##0 = _mm512_fmadd_ps(b, w0, a##i##0);                                                             \
+        a##i##1 = _mm512_fmadd_ps(b, w1, a##i##1);                                                             \
+        a##i##2 = _mm512_fmadd_ps(b, w2, a##i##2);                                                             \
+        a##i##3 = _mm512_fmadd_ps(b, w3, a##i##3);                                                             \
+    }
         ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)
 #undef ROW
     }
 #define STORE(i)                                                                                               \
-    if (rows > i) {                                                                                            \
+    if (R > i) {                                                                                               \
         float *yr = y + (size_t)i * ldy;                                                                       \
         _mm512_mask_storeu_ps(yr, m[0], a##i##0);                                                              \
         _mm512_mask_storeu_ps(yr + 16, m[1], a##i##1);                                                         \
@@ -98,6 +101,22 @@ __attribute__((target("avx512f"))) static void kernel_6x64(float *y, int ldy, co
 #undef STORE
 }
 
+#define KERNEL(R)                                                                                              \
+    __attribute__((target("avx512f"))) static void kernel_##R##x64(                                            \
+        float *y, int ldy, const float *const x[6], const float *panel, const float *bias, int in, int width) { \
+        kernel_rx64(y, ldy, x, panel, bias, in, width, R);                                                    \
+    }
+KERNEL(1)
+KERNEL(2)
+KERNEL(3)
+KERNEL(4)
+KERNEL(5)
+KERNEL(6)
+#undef KERNEL
+
+typedef void (*kernel_fn)(float *, int, const float *const[6], const float *, const float *, int, int);
+static const kernel_fn KERNELS[7] = {NULL, kernel_1x64, kernel_2x64, kernel_3x64, kernel_4x64, kernel_5x64, kernel_6x64};
+
 static void gemm_packed_run(float *out, const float *inp, const linear_w *lw, int n, linear_act act) {
     const int in = lw->in, od = lw->out, panels = (od + GEMM_PANEL - 1) / GEMM_PANEL;
     /* Parallel over panels when there are enough of them and few rows (each thread streams
@@ -105,7 +124,7 @@ static void gemm_packed_run(float *out, const float *inp, const linear_w *lw, in
      * in cache while both threads stay busy. */
     const int tile_rows = n <= 256 && panels >= 2 * omp_get_max_threads() ? n : 48;
     const int tiles = (n + tile_rows - 1) / tile_rows;
-#pragma omp parallel for schedule(static) collapse(2) if ((size_t)n * in * od > 200000)
+#pragma omp parallel for schedule(static) collapse(2) if ((size_t)n * in * od > 200000 || (size_t)in * od >= 65536)
     for (int tt = 0; tt < tiles; tt++)
         for (int p = 0; p < panels; p++) {
             const float *panel = lw->packed + (size_t)p * in * GEMM_PANEL;
@@ -117,7 +136,7 @@ static void gemm_packed_run(float *out, const float *inp, const linear_w *lw, in
                 const float *x[6];
                 for (int r = 0; r < 6; r++) x[r] = inp + (size_t)(t + (r < rows ? r : 0)) * in;
                 float *y = out + (size_t)t * od + (size_t)p * GEMM_PANEL;
-                kernel_6x64(y, od, x, panel, bias, in, rows, width);
+                KERNELS[rows](y, od, x, panel, bias, in, width);
                 if (act == ACT_GELU)
                     for (int r = 0; r < rows; r++) gelu_inplace(y + (size_t)r * od, (size_t)width);
             }

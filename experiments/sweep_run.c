@@ -584,11 +584,14 @@ static int start_job(runner *R, job *jb, int index) {
         /* the child dies with the runner, so a killed runner leaves no orphan writing on */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent) _exit(127);
-        /* OpenMP threads wait passively at barriers unless the caller chose otherwise: with
-         * other processes on the cores, spinning threads wait for a descheduled peer and one
-         * dense pass took 60x longer (0.45 s vs 28.8 s, batch 1, 2 threads).  Results do not
-         * change; runs.environment records the policy. */
-        if (!getenv("OMP_WAIT_POLICY")) setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+        /* Untimed cells: OpenMP threads wait passively at barriers unless the caller chose
+         * otherwise: with other processes on the cores, spinning threads wait for a
+         * descheduled peer and one dense pass took 60x longer (0.45 s vs 28.8 s, batch 1, 2
+         * threads).  Timed cells that run alone keep OpenMP's default (spin, then sleep):
+         * there passive waiting costs a wake-up per parallel region and made a batch-1
+         * dense pass 6.6x slower (1.72 s vs 0.26 s), which would measure the waiting, not
+         * the engine.  Results do not change; runs.environment records the policy. */
+        if (!getenv("OMP_WAIT_POLICY") && !jb->timed_exclusive) setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
         dup2(out[1], 1), dup2(err[1], 2);
         close(out[0]), close(out[1]), close(err[0]), close(err[1]);
         execv(argv[0], argv);
@@ -727,7 +730,9 @@ int sweep_execute(sweep_ctx *x, const sweep_opts *o, int *done_out, int *failed_
     gethostname(host, sizeof host - 1);
     int jobs = o->jobs > 0 ? o->jobs : 1;
     char env[256];
-    snprintf(env, sizeof env, "OMP_WAIT_POLICY=%s", getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "PASSIVE");
+    snprintf(env, sizeof env, "OMP_WAIT_POLICY=%s", getenv("OMP_WAIT_POLICY")
+                                                         ? getenv("OMP_WAIT_POLICY")
+                                                         : "PASSIVE (untimed cells), default (cells timed alone)");
     results_run run = {.environment = env, .run_id = R.run_id, .sweep = x->sf.name, .sweep_file = x->sf.path, .sweep_sha256 = x->sf.sha256,
                        .command = o->command, .code_version = x->code_version, .git_describe = git, .host = host,
                        .cpu = cpu, .blas = adp_blas_info(), .cores = x->cores, .jobs = jobs,
