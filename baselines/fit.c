@@ -104,81 +104,6 @@ static int parse_args(const fit_spec *sp, fit_args *a, dataset_opts *dopt, int a
     return 0;
 }
 
-typedef struct {
-    int32_t *ids, *types, *labels;
-    int *off;
-    size_t cap_tok, cap_seq;
-} fit_batch;
-
-static void fill(fit_batch *fb, bert_batch *b, const packed_tokens *pk, const size_t *idx, size_t n) {
-    size_t tok = 0;
-    for (size_t i = 0; i < n; i++) tok += pk->seq_off[idx[i] + 1] - pk->seq_off[idx[i]];
-    if (tok > fb->cap_tok) {
-        fb->cap_tok = tok;
-        fb->ids = reallocCheck(fb->ids, sizeof(int32_t) * tok), fb->types = reallocCheck(fb->types, sizeof(int32_t) * tok);
-    }
-    if (n > fb->cap_seq) {
-        fb->cap_seq = n;
-        fb->off = reallocCheck(fb->off, sizeof(int) * (n + 1)), fb->labels = reallocCheck(fb->labels, sizeof(int32_t) * n);
-    }
-    size_t at = 0;
-    fb->off[0] = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t s = pk->seq_off[idx[i]], e = pk->seq_off[idx[i] + 1];
-        memcpy(fb->ids + at, pk->ids + s, sizeof(int32_t) * (e - s));
-        memcpy(fb->types + at, pk->type_ids + s, sizeof(int32_t) * (e - s));
-        at += e - s;
-        fb->off[i + 1] = (int)at;
-        fb->labels[i] = pk->labels[idx[i]];
-    }
-    *b = (bert_batch){.n_seq = (int)n, .ids = fb->ids, .types = fb->types, .off = fb->off};
-}
-
-static void fit_batch_free(fit_batch *fb) { free(fb->ids), free(fb->types), free(fb->labels), free(fb->off); }
-
-typedef struct {
-    double acc, f1, flops, flops_dense;
-    double *layer_tokens; /* (L) means */
-} dev_scores;
-
-/* Dev accuracy, FLOPs and mean tokens per layer with strategy ps (NULL: dense). */
-static int evaluate(dev_scores *d, const bert_model *m, const packed_tokens *pk, const prune_strategy *ps, int batch) {
-    bert_ctx ctx;
-    bert_ctx_init(&ctx);
-    fit_batch fb = {0};
-    const int L = m->cfg.layers, C = m->cfg.num_labels;
-    int32_t *pred = mallocCheck(sizeof(int32_t) * (pk->n_seq ? pk->n_seq : 1));
-    size_t *idx = mallocCheck(sizeof(size_t) * (size_t)batch);
-    d->flops = d->flops_dense = 0;
-    for (int l = 0; l < L; l++) d->layer_tokens[l] = 0;
-    int rc = ADP_OK;
-    for (size_t s0 = 0; s0 < pk->n_seq && rc == ADP_OK; s0 += (size_t)batch) {
-        size_t n = ADP_MIN((size_t)batch, pk->n_seq - s0);
-        for (size_t i = 0; i < n; i++) idx[i] = s0 + i;
-        bert_batch b;
-        fill(&fb, &b, pk, idx, n);
-        bert_run_opts o = {.prune = ps, .batch_first = (int)s0};
-        const bert_result *r;
-        if ((rc = bert_forward(&ctx, m, &b, &o, &r)) != ADP_OK) break;
-        for (size_t i = 0; i < n; i++) {
-            int best = 0;
-            for (int k = 1; k < C; k++)
-                if (r->logits[i * C + k] > r->logits[i * C + best]) best = k;
-            pred[s0 + i] = best;
-            d->flops += r->flops[i];
-            d->flops_dense += flops_dense(&m->cfg, b.off[i + 1] - b.off[i]);
-            for (int l = 0; l < L; l++) d->layer_tokens[l] += r->layer_tokens[i * L + l];
-        }
-    }
-    if (rc == ADP_OK) {
-        train_scores(pk->labels, pred, pk->n_seq, C, &d->acc, &d->f1);
-        for (int l = 0; l < L; l++) d->layer_tokens[l] /= (double)(pk->n_seq ? pk->n_seq : 1);
-    }
-    free(pred), free(idx);
-    fit_batch_free(&fb);
-    bert_ctx_free(&ctx);
-    return rc;
-}
 
 /* Append printf-style text to a growing string. */
 static void appendf(char **s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -208,7 +133,7 @@ typedef struct {
     bert_train_ctx *tc;
     bert_weights *gw;
     adamw *enc, *soft;
-    fit_batch *fb;
+    train_batch *fb;
     float *probs, *lossv, *dlogits;
     size_t *bidx;
     progress *pg;
@@ -233,7 +158,7 @@ static int run_epoch(epoch_run *E, int ep, int epochs, const prune_strategy *har
         size_t n = plan.boff[bi + 1] - plan.boff[bi];
         for (size_t i = 0; i < n; i++) E->bidx[i] = E->sel[plan.order[plan.boff[bi] + i]];
         bert_batch b;
-        fill(E->fb, &b, E->pk, E->bidx, n);
+        train_batch_fill(E->fb, &b, E->pk, NULL, E->bidx, n);
         o.seed = train_mix_seed((uint64_t)a->seed + (hard ? 2 : 1), (uint64_t)*E->step);
         o.batch_first = 0;
         if ((rc = bert_train_forward(E->tc, E->m, &b, &o)) != ADP_OK) break;
@@ -302,7 +227,7 @@ int fit_run(const fit_spec *sp, int argc, char **argv) {
     bert_weights gw = {0};
     bert_train_ctx tc;
     bert_train_ctx_init(&tc);
-    fit_batch fb = {0};
+    train_batch fb = {0};
     prune_strategy ps;
 
     if (bert_model_load(&m, a.init, 0, &st) != ADP_OK) goto done;
@@ -330,8 +255,8 @@ int fit_run(const fit_spec *sp, int argc, char **argv) {
 
     ltok = mallocCheck(sizeof(double) * (size_t)L);
     best_ltok = callocCheck((size_t)L, sizeof(double));
-    dev_scores ft = {.layer_tokens = ltok};
-    if (evaluate(&ft, &m, &pk_dev, NULL, (int)a.eval_batch) != ADP_OK) goto done;
+    train_dev_scores ft = {.layer_tokens = ltok};
+    if (train_evaluate(&ft, &m, &pk_dev, NULL, (int)a.eval_batch) != ADP_OK) goto done;
     fprintf(stderr, "train: fine-tuned model %s: dev accuracy %.4f\n", a.init, ft.acc);
 
     self = sp->create(&m, &a);
@@ -413,14 +338,14 @@ int fit_run(const fit_spec *sp, int argc, char **argv) {
     step = 0;
     E.total = steps_per_epoch * a.epochs, E.warm = (long)floor(a.warmup * (double)E.total + 0.5);
     appendf(&history, "], \"hard\": [");
-    dev_scores best = {0};
+    train_dev_scores best = {0};
     int best_epoch = 0;
     for (int ep = 1; ep <= a.epochs; ep++) {
         double task, pen;
         if (run_epoch(&E, ep, (int)a.epochs, &ps, &task, &pen) != ADP_OK) goto done;
         bert_model_pack(&m);
-        dev_scores d = {.layer_tokens = ltok};
-        int erc = evaluate(&d, &m, &pk_dev, &ps, (int)a.eval_batch);
+        train_dev_scores d = {.layer_tokens = ltok};
+        int erc = train_evaluate(&d, &m, &pk_dev, &ps, (int)a.eval_batch);
         if (erc == ADP_OK && (best_epoch == 0 || d.acc > best.acc)) {
             best = d, best_epoch = ep;
             memcpy(best_ltok, ltok, sizeof(double) * (size_t)L);
@@ -476,7 +401,7 @@ done:
     if (self) sp->destroy(self);
     free(history), free(garena), free(probs), free(lossv), free(dlogits), free(sel), free(bidx), free(lengths);
     free(ltok), free(best_ltok);
-    fit_batch_free(&fb);
+    train_batch_free(&fb);
     if (have_opt) adamw_free(&enc), adamw_free(&soft);
     bert_weights_free_layout(&gw);
     bert_train_ctx_free(&tc);

@@ -60,82 +60,6 @@ typedef struct {
     double gamma, phi, lr, eta_lr, lam0, lam1, tol, warmup, wd, clip, dropout;
 } fit_args;
 
-typedef struct {
-    int32_t *ids, *types, *labels;
-    int *off;
-    float *sal;
-    size_t cap_tok, cap_seq;
-} fit_batch;
-
-static void fill(fit_batch *fb, bert_batch *b, const packed_tokens *pk, const float *sal, const size_t *idx, size_t n) {
-    size_t tok = 0;
-    for (size_t i = 0; i < n; i++) tok += pk->seq_off[idx[i] + 1] - pk->seq_off[idx[i]];
-    if (tok > fb->cap_tok) {
-        fb->cap_tok = tok;
-        fb->ids = reallocCheck(fb->ids, sizeof(int32_t) * tok), fb->types = reallocCheck(fb->types, sizeof(int32_t) * tok);
-        fb->sal = reallocCheck(fb->sal, sizeof(float) * tok);
-    }
-    if (n > fb->cap_seq) {
-        fb->cap_seq = n;
-        fb->off = reallocCheck(fb->off, sizeof(int) * (n + 1)), fb->labels = reallocCheck(fb->labels, sizeof(int32_t) * n);
-    }
-    size_t at = 0;
-    fb->off[0] = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t a = pk->seq_off[idx[i]], e = pk->seq_off[idx[i] + 1];
-        memcpy(fb->ids + at, pk->ids + a, sizeof(int32_t) * (e - a));
-        memcpy(fb->types + at, pk->type_ids + a, sizeof(int32_t) * (e - a));
-        if (sal) memcpy(fb->sal + at, sal + a, sizeof(float) * (e - a));
-        at += e - a;
-        fb->off[i + 1] = (int)at;
-        fb->labels[i] = pk->labels[idx[i]];
-    }
-    *b = (bert_batch){.n_seq = (int)n, .ids = fb->ids, .types = fb->types, .off = fb->off};
-}
-
-/* Dev scores with hard removal (ps NULL: dense). */
-typedef struct {
-    double acc, f1, flops, flops_dense;
-    double *layer_tokens; /* (L) means */
-} dev_scores;
-
-static int evaluate(dev_scores *d, const bert_model *m, const packed_tokens *pk, const prune_strategy *ps, int batch) {
-    bert_ctx ctx;
-    bert_ctx_init(&ctx);
-    fit_batch fb = {0};
-    const int L = m->cfg.layers, C = m->cfg.num_labels;
-    int32_t *pred = mallocCheck(sizeof(int32_t) * (pk->n_seq ? pk->n_seq : 1));
-    size_t *idx = mallocCheck(sizeof(size_t) * (size_t)batch);
-    d->flops = d->flops_dense = 0;
-    for (int l = 0; l < L; l++) d->layer_tokens[l] = 0;
-    int rc = ADP_OK;
-    for (size_t s0 = 0; s0 < pk->n_seq && rc == ADP_OK; s0 += (size_t)batch) {
-        size_t n = ADP_MIN((size_t)batch, pk->n_seq - s0);
-        for (size_t i = 0; i < n; i++) idx[i] = s0 + i;
-        bert_batch b;
-        fill(&fb, &b, pk, NULL, idx, n);
-        bert_run_opts o = {.prune = ps, .batch_first = (int)s0};
-        const bert_result *r;
-        if ((rc = bert_forward(&ctx, m, &b, &o, &r)) != ADP_OK) break;
-        for (size_t i = 0; i < n; i++) {
-            int best = 0;
-            for (int k = 1; k < C; k++)
-                if (r->logits[i * C + k] > r->logits[i * C + best]) best = k;
-            pred[s0 + i] = best;
-            d->flops += r->flops[i];
-            d->flops_dense += flops_dense(&m->cfg, b.off[i + 1] - b.off[i]);
-            for (int l = 0; l < L; l++) d->layer_tokens[l] += r->layer_tokens[i * L + l];
-        }
-    }
-    if (rc == ADP_OK) {
-        train_scores(pk->labels, pred, pk->n_seq, C, &d->acc, &d->f1);
-        for (int l = 0; l < L; l++) d->layer_tokens[l] /= (double)(pk->n_seq ? pk->n_seq : 1);
-    }
-    free(pred), free(idx), free(fb.ids), free(fb.types), free(fb.labels), free(fb.off), free(fb.sal);
-    bert_ctx_free(&ctx);
-    return rc;
-}
-
 static int parse_args(fit_args *a, dataset_opts *dopt, int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
@@ -225,7 +149,7 @@ int cmd_train_adapler(int argc, char **argv) {
     adamw opt_a = {0}, opt_b = {0};
     int have_opt = 0;
     bert_weights gw = {0};
-    fit_batch fb = {0};
+    train_batch fb = {0};
     float *probs = NULL, *lossv = NULL, *dlogits = NULL;
     double *ltok = NULL, *best_ltok = NULL, *best_any_ltok = NULL;
 
@@ -254,8 +178,8 @@ int cmd_train_adapler(int argc, char **argv) {
 
     /* the fine-tuned model's dev accuracy: the reference for checkpoint selection */
     ltok = mallocCheck(sizeof(double) * (size_t)L);
-    dev_scores ft = {.layer_tokens = ltok};
-    if (evaluate(&ft, &m, &pk_dev, NULL, (int)a.eval_batch) != ADP_OK) goto done;
+    train_dev_scores ft = {.layer_tokens = ltok};
+    if (train_evaluate(&ft, &m, &pk_dev, NULL, (int)a.eval_batch) != ADP_OK) goto done;
     fprintf(stderr, "train: fine-tuned model %s: dev accuracy %.4f\n", a.init, ft.acc);
 
     /* saliency targets of the train split (cached in the fine-tuned model's directory) */
@@ -334,7 +258,7 @@ int cmd_train_adapler(int argc, char **argv) {
     progress_init(&pg, total);
     double best_speed = 0, best_acc_any = -1, t_train = 0;
     int best_epoch = 0, best_any_epoch = 0, saved_within = 0;
-    dev_scores best = {0}, best_any = {0};
+    train_dev_scores best = {0}, best_any = {0};
     best_ltok = callocCheck((size_t)L, sizeof(double)), best_any_ltok = callocCheck((size_t)L, sizeof(double));
     size_t tokens_done = 0;
     long step = 0;
@@ -348,8 +272,8 @@ int cmd_train_adapler(int argc, char **argv) {
             size_t n = plan.boff[bi + 1] - plan.boff[bi];
             for (size_t i = 0; i < n; i++) bidx[i] = sel[plan.order[plan.boff[bi] + i]];
             bert_batch b;
-            fill(&fb, &b, &pk_tr, sal, bidx, n);
-            ts.saliency = fb.sal;
+            train_batch_fill(&fb, &b, &pk_tr, sal, bidx, n);
+            ts.saliency = fb.extra;
             o.seed = train_mix_seed((uint64_t)a.seed + 1, (uint64_t)step);
             if (bert_train_forward(&tc, &m, &b, &o) != ADP_OK) {
                 batch_plan_free(&plan);
@@ -399,8 +323,8 @@ int cmd_train_adapler(int argc, char **argv) {
         adapler_weights_pack(&aw);
         prune_strategy ps;
         adapler_strategy_create(&ps, &aw, 1.0, NULL);
-        dev_scores d = {.layer_tokens = ltok};
-        int erc = evaluate(&d, &m, &pk_dev, &ps, (int)a.eval_batch);
+        train_dev_scores d = {.layer_tokens = ltok};
+        int erc = train_evaluate(&d, &m, &pk_dev, &ps, (int)a.eval_batch);
         ps.destroy(&ps);
         bert_model_unpack(&m);
         adapler_weights_unpack(&aw);
@@ -484,7 +408,7 @@ done:
     if (rc) fprintf(stderr, "\ntrain: %s\n", adp_errmsg());
     free(history), free(sal), free(garena), free(best_copy), free(best_cp), free(sel), free(bidx), free(lengths);
     free(probs), free(lossv), free(dlogits), free(ltok), free(best_ltok), free(best_any_ltok);
-    free(fb.ids), free(fb.types), free(fb.labels), free(fb.off), free(fb.sal);
+    train_batch_free(&fb);
     if (have_opt) adamw_free(&opt_a), adamw_free(&opt_b);
     bert_weights_free_layout(&gw);
     adapler_train_state_free(&ts);

@@ -65,73 +65,6 @@ typedef struct {
     int bench;
 } train_args;
 
-/* Sequences [first..] of a packed split, as a bert_batch over caller buffers. */
-typedef struct {
-    int32_t *ids, *types, *labels;
-    int *off;
-    size_t cap_tok, cap_seq;
-} batch_buf;
-
-static void batch_fill(batch_buf *bb, bert_batch *b, const packed_tokens *pk, const size_t *idx, size_t n) {
-    size_t tok = 0;
-    for (size_t i = 0; i < n; i++) tok += pk->seq_off[idx[i] + 1] - pk->seq_off[idx[i]];
-    if (tok > bb->cap_tok) {
-        bb->cap_tok = tok;
-        bb->ids = reallocCheck(bb->ids, sizeof(int32_t) * tok), bb->types = reallocCheck(bb->types, sizeof(int32_t) * tok);
-    }
-    if (n > bb->cap_seq) {
-        bb->cap_seq = n;
-        bb->off = reallocCheck(bb->off, sizeof(int) * (n + 1)), bb->labels = reallocCheck(bb->labels, sizeof(int32_t) * n);
-    }
-    size_t at = 0;
-    bb->off[0] = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t a = pk->seq_off[idx[i]], e = pk->seq_off[idx[i] + 1];
-        memcpy(bb->ids + at, pk->ids + a, sizeof(int32_t) * (e - a));
-        memcpy(bb->types + at, pk->type_ids + a, sizeof(int32_t) * (e - a));
-        at += e - a;
-        bb->off[i + 1] = (int)at;
-        bb->labels[i] = pk->labels[idx[i]];
-    }
-    *b = (bert_batch){.n_seq = (int)n, .ids = bb->ids, .types = bb->types, .off = bb->off};
-}
-
-static void batch_buf_free(batch_buf *bb) {
-    free(bb->ids), free(bb->types), free(bb->labels), free(bb->off);
-    memset(bb, 0, sizeof *bb);
-}
-
-/* Dev accuracy and macro-F1 with the inference engine (bert_forward). */
-static int evaluate(const bert_model *m, const packed_tokens *pk, int batch, double *acc, double *f1) {
-    bert_ctx ctx;
-    bert_ctx_init(&ctx);
-    batch_buf bb = {0};
-    int32_t *pred = mallocCheck(sizeof(int32_t) * (pk->n_seq ? pk->n_seq : 1));
-    size_t *idx = mallocCheck(sizeof(size_t) * (size_t)batch);
-    const int C = m->cfg.num_labels;
-    int rc = ADP_OK;
-    for (size_t s0 = 0; s0 < pk->n_seq && rc == ADP_OK; s0 += (size_t)batch) {
-        size_t n = ADP_MIN((size_t)batch, pk->n_seq - s0);
-        for (size_t i = 0; i < n; i++) idx[i] = s0 + i;
-        bert_batch b;
-        batch_fill(&bb, &b, pk, idx, n);
-        const bert_result *r;
-        rc = bert_forward(&ctx, m, &b, NULL, &r);
-        for (size_t i = 0; i < n && rc == ADP_OK; i++) {
-            const float *z = r->logits + i * C;
-            int best = 0;
-            for (int k = 1; k < C; k++)
-                if (z[k] > z[best]) best = k;
-            pred[s0 + i] = best;
-        }
-    }
-    if (rc == ADP_OK) train_scores(pk->labels, pred, pk->n_seq, C, acc, f1);
-    free(pred), free(idx);
-    batch_buf_free(&bb);
-    bert_ctx_free(&ctx);
-    return rc;
-}
-
 /* The model to fine-tune: from --init (classifier made fresh when absent or of another
  * size) or random with the given shape. */
 static int build_model(bert_model *m, const train_args *a, int n_labels, int vocab_n, char **vocab_out) {
@@ -522,7 +455,7 @@ int cmd_train(int argc, char **argv) {
     trainer tr;
     trainer_init(&tr, &m, &a);
     bert_model_pack(&m); /* kept current: train_step repacks after every update */
-    batch_buf bb = {0};
+    train_batch bb = {0};
     size_t *bidx = mallocCheck(sizeof(size_t) * (size_t)a.batch);
     progress pg;
     progress_init(&pg, total);
@@ -539,7 +472,7 @@ int cmd_train(int argc, char **argv) {
             size_t n = plan.boff[bi + 1] - plan.boff[bi];
             for (size_t i = 0; i < n; i++) bidx[i] = sel[plan.order[plan.boff[bi] + i]];
             bert_batch b;
-            batch_fill(&bb, &b, &pk_train, bidx, n);
+            train_batch_fill(&bb, &b, &pk_train, NULL, bidx, n);
             double loss;
             float lr = (float)lr_linear_schedule(a.lr, step, warm, total);
             if (train_step(&tr, &m, &b, bb.labels, train_mix_seed((uint64_t)a.seed + 1, (uint64_t)step), lr, a.clip,
@@ -565,7 +498,9 @@ int cmd_train(int argc, char **argv) {
             break;
         }
         double acc = 0, f1 = 0, t_ev = adp_now();
-        if (evaluate(&m, &pk_dev, (int)a.eval_batch, &acc, &f1) != ADP_OK) {
+        train_dev_scores ds = {0};
+        if (train_evaluate(&ds, &m, &pk_dev, NULL, (int)a.eval_batch) == ADP_OK) acc = ds.acc, f1 = ds.f1;
+        else {
             fprintf(stderr, "\ntrain: dev evaluation: %s\n", adp_errmsg());
             rc = 1;
         }
@@ -614,7 +549,7 @@ int cmd_train(int argc, char **argv) {
         free(full);
     }
     free(history), free(bidx), free(sel), free(lengths), free(model_vocab);
-    batch_buf_free(&bb);
+    train_batch_free(&bb);
     trainer_free(&tr);
     if (have_model) bert_model_free(&m);
     wordpiece_free(&wp);

@@ -1,6 +1,8 @@
 /* train_util.c: shapes, batch plans, progress line, vocabulary learning (train_util.h). */
 #include "train_util.h"
 
+#include "flops.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -188,4 +190,75 @@ void train_scores(const int32_t *gold, const int32_t *pred, size_t n, int n_labe
     *accuracy = total ? (double)right / (double)total : 0;
     *macro_f1 = classes ? f1 / classes : 0;
     free(tp), free(np), free(ng);
+}
+
+void train_batch_fill(train_batch *tb, bert_batch *b, const packed_tokens *pk, const float *extra, const size_t *idx,
+                      size_t n) {
+    size_t tok = 0;
+    for (size_t i = 0; i < n; i++) tok += pk->seq_off[idx[i] + 1] - pk->seq_off[idx[i]];
+    if (tok > tb->cap_tok) {
+        tb->cap_tok = tok;
+        tb->ids = reallocCheck(tb->ids, sizeof(int32_t) * tok), tb->types = reallocCheck(tb->types, sizeof(int32_t) * tok);
+        tb->extra = reallocCheck(tb->extra, sizeof(float) * tok);
+    }
+    if (n > tb->cap_seq) {
+        tb->cap_seq = n;
+        tb->off = reallocCheck(tb->off, sizeof(int) * (n + 1)), tb->labels = reallocCheck(tb->labels, sizeof(int32_t) * n);
+    }
+    size_t at = 0;
+    tb->off[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t s = pk->seq_off[idx[i]], e = pk->seq_off[idx[i] + 1];
+        memcpy(tb->ids + at, pk->ids + s, sizeof(int32_t) * (e - s));
+        memcpy(tb->types + at, pk->type_ids + s, sizeof(int32_t) * (e - s));
+        if (extra) memcpy(tb->extra + at, extra + s, sizeof(float) * (e - s));
+        at += e - s;
+        tb->off[i + 1] = (int)at;
+        tb->labels[i] = pk->labels[idx[i]];
+    }
+    *b = (bert_batch){.n_seq = (int)n, .ids = tb->ids, .types = tb->types, .off = tb->off};
+}
+
+void train_batch_free(train_batch *tb) {
+    free(tb->ids), free(tb->types), free(tb->labels), free(tb->off), free(tb->extra);
+    memset(tb, 0, sizeof *tb);
+}
+
+int train_evaluate(train_dev_scores *d, const bert_model *m, const packed_tokens *pk, const prune_strategy *ps,
+                   int batch) {
+    bert_ctx ctx;
+    bert_ctx_init(&ctx);
+    train_batch tb = {0};
+    const int L = m->cfg.layers, C = m->cfg.num_labels;
+    int32_t *pred = mallocCheck(sizeof(int32_t) * (pk->n_seq ? pk->n_seq : 1));
+    size_t *idx = mallocCheck(sizeof(size_t) * (size_t)batch);
+    d->flops = d->flops_dense = 0;
+    for (int l = 0; d->layer_tokens && l < L; l++) d->layer_tokens[l] = 0;
+    int rc = ADP_OK;
+    for (size_t s0 = 0; s0 < pk->n_seq && rc == ADP_OK; s0 += (size_t)batch) {
+        size_t n = ADP_MIN((size_t)batch, pk->n_seq - s0);
+        for (size_t i = 0; i < n; i++) idx[i] = s0 + i;
+        bert_batch b;
+        train_batch_fill(&tb, &b, pk, NULL, idx, n);
+        bert_run_opts o = {.prune = ps, .batch_first = (int)s0};
+        const bert_result *r;
+        if ((rc = bert_forward(&ctx, m, &b, &o, &r)) != ADP_OK) break;
+        for (size_t i = 0; i < n; i++) {
+            int best = 0;
+            for (int k = 1; k < C; k++)
+                if (r->logits[i * C + k] > r->logits[i * C + best]) best = k;
+            pred[s0 + i] = best;
+            d->flops += r->flops[i];
+            d->flops_dense += flops_dense(&m->cfg, b.off[i + 1] - b.off[i]);
+            for (int l = 0; d->layer_tokens && l < L; l++) d->layer_tokens[l] += r->layer_tokens[i * L + l];
+        }
+    }
+    if (rc == ADP_OK) {
+        train_scores(pk->labels, pred, pk->n_seq, C, &d->acc, &d->f1);
+        for (int l = 0; d->layer_tokens && l < L; l++) d->layer_tokens[l] /= (double)(pk->n_seq ? pk->n_seq : 1);
+    }
+    free(pred), free(idx);
+    train_batch_free(&tb);
+    bert_ctx_free(&ctx);
+    return rc;
 }

@@ -6,7 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bert.h"
 #include "dataset.h"
+#include "prune.h"
 
 /* Named shapes: tiny (L2 H128 A2 I512), mini (L4 H256 A4 I1024), small (L6 H256 A4 I1024),
  * base (L12 H768 A12 I3072).  ADP_ERR for an unknown name. */
@@ -52,5 +54,29 @@ double train_sgemm_peak(int n, double min_time);
  * class's F1, as sklearn's f1_score(average="macro")) of pred against gold (n); rows with
  * gold < 0 are skipped. */
 void train_scores(const int32_t *gold, const int32_t *pred, size_t n, int n_labels, double *accuracy, double *macro_f1);
+
+/* A batch gathered from a packed split: sequences idx[0..n) in that order, their labels
+ * and, when extra is not NULL, that per-token array's values (e.g. saliency targets) in
+ * tb->extra.  *b points into tb's buffers, which grow as needed. */
+typedef struct {
+    int32_t *ids, *types, *labels;
+    int *off;
+    float *extra;
+    size_t cap_tok, cap_seq;
+} train_batch;
+void train_batch_fill(train_batch *tb, bert_batch *b, const packed_tokens *pk, const float *extra, const size_t *idx,
+                      size_t n);
+void train_batch_free(train_batch *tb);
+
+/* Scores of a split with the inference engine and strategy ps (NULL: dense), in batches of
+ * `batch` in split order: accuracy and macro-F1 (train_scores), total FLOPs with the
+ * strategy and unpruned, and when layer_tokens is not NULL the mean tokens entering each
+ * layer (L). */
+typedef struct {
+    double acc, f1, flops, flops_dense;
+    double *layer_tokens;
+} train_dev_scores;
+int train_evaluate(train_dev_scores *d, const bert_model *m, const packed_tokens *pk, const prune_strategy *ps,
+                   int batch);
 
 #endif
