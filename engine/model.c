@@ -54,12 +54,10 @@ void bert_weights_free_layout(bert_weights *w) {
 }
 
 static void add_param(bert_param *list, int *n, param_group g, float *ptr, int ndim, int64_t d0, int64_t d1,
-                      const char *fmt, int layer, const char *suffix) {
+                      const char *prefix, const char *suffix) {
     bert_param *p = &list[(*n)++];
     memset(p, 0, sizeof *p);
-    char base[80];
-    snprintf(base, sizeof base, fmt, layer);
-    snprintf(p->name, sizeof p->name, "%s%s", base, suffix);
+    snprintf(p->name, sizeof p->name, "%s%s", prefix, suffix);
     p->ptr = ptr;
     p->ndim = ndim;
     p->shape[0] = d0;
@@ -72,37 +70,37 @@ int bert_param_list(const bert_config *c, const bert_weights *w, bert_param **ou
     int64_t H = c->hidden, I = c->inter;
     bert_param *list = mallocCheck(sizeof(bert_param) * (size_t)(9 + 16 * c->layers));
     int n = 0;
-    const char *E = "bert.embeddings.%.0d";
-    add_param(list, &n, PARAM_CORE, w->word_emb, 2, c->vocab_size, H, E, 0, "word_embeddings.weight");
-    add_param(list, &n, PARAM_CORE, w->pos_emb, 2, c->max_pos, H, E, 0, "position_embeddings.weight");
-    add_param(list, &n, PARAM_CORE, w->type_emb, 2, c->type_vocab, H, E, 0, "token_type_embeddings.weight");
-    add_param(list, &n, PARAM_CORE, w->emb_ln_g, 1, H, 0, E, 0, "LayerNorm.weight");
-    add_param(list, &n, PARAM_CORE, w->emb_ln_b, 1, H, 0, E, 0, "LayerNorm.bias");
-    /* "%.0d" prints nothing for 0 above; layers need the index itself. */
-    const char *Lf = "bert.encoder.layer.%d.";
+    const char *E = "bert.embeddings.";
+    add_param(list, &n, PARAM_CORE, w->word_emb, 2, c->vocab_size, H, E, "word_embeddings.weight");
+    add_param(list, &n, PARAM_CORE, w->pos_emb, 2, c->max_pos, H, E, "position_embeddings.weight");
+    add_param(list, &n, PARAM_CORE, w->type_emb, 2, c->type_vocab, H, E, "token_type_embeddings.weight");
+    add_param(list, &n, PARAM_CORE, w->emb_ln_g, 1, H, 0, E, "LayerNorm.weight");
+    add_param(list, &n, PARAM_CORE, w->emb_ln_b, 1, H, 0, E, "LayerNorm.bias");
+    char Lf[64];
     for (int l = 0; l < c->layers; l++) {
         const bert_layer_w *lw = &w->layer[l];
-        add_param(list, &n, PARAM_CORE, lw->wqkv, 2, H, H, Lf, l, "attention.self.query.weight");
-        add_param(list, &n, PARAM_CORE, lw->bqkv, 1, H, 0, Lf, l, "attention.self.query.bias");
-        add_param(list, &n, PARAM_CORE, lw->wqkv + H * H, 2, H, H, Lf, l, "attention.self.key.weight");
-        add_param(list, &n, PARAM_CORE, lw->bqkv + H, 1, H, 0, Lf, l, "attention.self.key.bias");
-        add_param(list, &n, PARAM_CORE, lw->wqkv + 2 * H * H, 2, H, H, Lf, l, "attention.self.value.weight");
-        add_param(list, &n, PARAM_CORE, lw->bqkv + 2 * H, 1, H, 0, Lf, l, "attention.self.value.bias");
-        add_param(list, &n, PARAM_CORE, lw->wo, 2, H, H, Lf, l, "attention.output.dense.weight");
-        add_param(list, &n, PARAM_CORE, lw->bo, 1, H, 0, Lf, l, "attention.output.dense.bias");
-        add_param(list, &n, PARAM_CORE, lw->ln1_g, 1, H, 0, Lf, l, "attention.output.LayerNorm.weight");
-        add_param(list, &n, PARAM_CORE, lw->ln1_b, 1, H, 0, Lf, l, "attention.output.LayerNorm.bias");
-        add_param(list, &n, PARAM_CORE, lw->w1, 2, I, H, Lf, l, "intermediate.dense.weight");
-        add_param(list, &n, PARAM_CORE, lw->b1, 1, I, 0, Lf, l, "intermediate.dense.bias");
-        add_param(list, &n, PARAM_CORE, lw->w2, 2, H, I, Lf, l, "output.dense.weight");
-        add_param(list, &n, PARAM_CORE, lw->b2, 1, H, 0, Lf, l, "output.dense.bias");
-        add_param(list, &n, PARAM_CORE, lw->ln2_g, 1, H, 0, Lf, l, "output.LayerNorm.weight");
-        add_param(list, &n, PARAM_CORE, lw->ln2_b, 1, H, 0, Lf, l, "output.LayerNorm.bias");
+        snprintf(Lf, sizeof Lf, "bert.encoder.layer.%d.", l);
+        add_param(list, &n, PARAM_CORE, lw->wqkv, 2, H, H, Lf, "attention.self.query.weight");
+        add_param(list, &n, PARAM_CORE, lw->bqkv, 1, H, 0, Lf, "attention.self.query.bias");
+        add_param(list, &n, PARAM_CORE, lw->wqkv + H * H, 2, H, H, Lf, "attention.self.key.weight");
+        add_param(list, &n, PARAM_CORE, lw->bqkv + H, 1, H, 0, Lf, "attention.self.key.bias");
+        add_param(list, &n, PARAM_CORE, lw->wqkv + 2 * H * H, 2, H, H, Lf, "attention.self.value.weight");
+        add_param(list, &n, PARAM_CORE, lw->bqkv + 2 * H, 1, H, 0, Lf, "attention.self.value.bias");
+        add_param(list, &n, PARAM_CORE, lw->wo, 2, H, H, Lf, "attention.output.dense.weight");
+        add_param(list, &n, PARAM_CORE, lw->bo, 1, H, 0, Lf, "attention.output.dense.bias");
+        add_param(list, &n, PARAM_CORE, lw->ln1_g, 1, H, 0, Lf, "attention.output.LayerNorm.weight");
+        add_param(list, &n, PARAM_CORE, lw->ln1_b, 1, H, 0, Lf, "attention.output.LayerNorm.bias");
+        add_param(list, &n, PARAM_CORE, lw->w1, 2, I, H, Lf, "intermediate.dense.weight");
+        add_param(list, &n, PARAM_CORE, lw->b1, 1, I, 0, Lf, "intermediate.dense.bias");
+        add_param(list, &n, PARAM_CORE, lw->w2, 2, H, I, Lf, "output.dense.weight");
+        add_param(list, &n, PARAM_CORE, lw->b2, 1, H, 0, Lf, "output.dense.bias");
+        add_param(list, &n, PARAM_CORE, lw->ln2_g, 1, H, 0, Lf, "output.LayerNorm.weight");
+        add_param(list, &n, PARAM_CORE, lw->ln2_b, 1, H, 0, Lf, "output.LayerNorm.bias");
     }
-    add_param(list, &n, PARAM_POOLER, w->pool_w, 2, H, H, "bert.pooler.%.0d", 0, "dense.weight");
-    add_param(list, &n, PARAM_POOLER, w->pool_b, 1, H, 0, "bert.pooler.%.0d", 0, "dense.bias");
-    add_param(list, &n, PARAM_CLASSIFIER, w->cls_w, 2, c->num_labels, H, "classifier.%.0d", 0, "weight");
-    add_param(list, &n, PARAM_CLASSIFIER, w->cls_b, 1, c->num_labels, 0, "classifier.%.0d", 0, "bias");
+    add_param(list, &n, PARAM_POOLER, w->pool_w, 2, H, H, "bert.pooler.", "dense.weight");
+    add_param(list, &n, PARAM_POOLER, w->pool_b, 1, H, 0, "bert.pooler.", "dense.bias");
+    add_param(list, &n, PARAM_CLASSIFIER, w->cls_w, 2, c->num_labels, H, "classifier.", "weight");
+    add_param(list, &n, PARAM_CLASSIFIER, w->cls_b, 1, c->num_labels, 0, "classifier.", "bias");
     *out = list;
     return n;
 }
