@@ -8,26 +8,23 @@
 
 int prune_gather(float *dst, int32_t *pos_dst, int *off_dst, const float *src, const int32_t *pos_src,
                  const int *off, int n_seq, int d, const uint8_t *keep) {
-    /* first the new offsets and a row map, then the copies in parallel */
-    int T = off[n_seq];
     off_dst[0] = 0;
     for (int s = 0; s < n_seq; s++) {
         int k = 0;
         for (int t = off[s]; t < off[s + 1]; t++) k += keep[t] != 0;
         off_dst[s + 1] = off_dst[s] + k;
     }
-    int out = 0;
-    /* sequential pass to assign destinations is cheap (T ints); copies dominate */
-    int *map = mallocCheck(sizeof(int) * (size_t)(T ? T : 1));
-    for (int t = 0; t < T; t++) map[t] = keep[t] ? out++ : -1;
-#pragma omp parallel for schedule(static) if ((size_t)T * d > 65536)
-    for (int t = 0; t < T; t++) {
-        if (map[t] < 0) continue;
-        memcpy(dst + (size_t)map[t] * d, src + (size_t)t * d, sizeof(float) * (size_t)d);
-        pos_dst[map[t]] = pos_src[t];
+    /* each sequence's kept rows go, in order, to its new range: no shared state */
+#pragma omp parallel for schedule(dynamic, 1) if ((size_t)off[n_seq] * d > 65536 && n_seq > 1)
+    for (int s = 0; s < n_seq; s++) {
+        int at = off_dst[s];
+        for (int t = off[s]; t < off[s + 1]; t++) {
+            if (!keep[t]) continue;
+            memcpy(dst + (size_t)at * d, src + (size_t)t * d, sizeof(float) * (size_t)d);
+            pos_dst[at++] = pos_src[t];
+        }
     }
-    free(map);
-    return out;
+    return off_dst[n_seq];
 }
 
 typedef struct {
