@@ -18,7 +18,8 @@ static void usage(FILE *f) {
             "(same dataset, method, knob, seed, batch, checkpoint hash and code version) are skipped, failed\n"
             "ones retried, so a rerun resumes; killing the runner loses only the cells in flight.  Cells\n"
             "that differ only in the knob value share one eval process (one model load, one pass per\n"
-            "value).  Progress on stderr.  Exit status 1 if a cell failed, 130 if interrupted.\n\n"
+            "value).  Progress on stderr.  Exit status 1 if a cell failed, 2 if a model is missing, 3 if\n"
+            "--available-models left cells without their model, 130 if interrupted.\n\n"
             "  --jobs N             eval processes at once (default 1)\n"
             "  --threads-per-job T  threads of each job (default: cores / N); N x T may not exceed the\n"
             "                       cores.  Timed cells (repeats > 0, timing exclusive) run alone, after the\n"
@@ -26,6 +27,8 @@ static void usage(FILE *f) {
             "  --db PATH            results database (default results/results.db)\n"
             "  --per-example        also store per-example rows (prediction, tokens per layer, kept\n"
             "                       positions, WordPieces): needed by the token-fading figure\n"
+            "  --available-models   run the cells whose models are built and list the others, instead of\n"
+            "                       refusing to start (a partial sweep: rerun after building the rest)\n"
             "  --skip-unavailable   skip run lines whose method or options this build lacks (listed on\n"
             "                       stderr) instead of stopping at the first\n"
             "  --dry-run            print the cells (index, status, dataset, model, method, knob, seed,\n"
@@ -89,7 +92,7 @@ int cmd_sweep(int argc, char **argv) {
     const char *file = NULL, *db = "results/results.db", *emit = NULL, *out = NULL, *ref_db = NULL, *shards = NULL;
     const char *want_sha = NULL, *recipes = "build/sweeps/recipes";
     long jobs = 1, tpj = 0, cell = -1;
-    int dry = 0, per_example = 0, skip = 0, tpj_given = 0;
+    int dry = 0, per_example = 0, skip = 0, tpj_given = 0, available = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -114,6 +117,7 @@ int cmd_sweep(int argc, char **argv) {
         else if (!strcmp(a, "--dry-run")) dry = 1;
         else if (!strcmp(a, "--per-example")) per_example = 1;
         else if (!strcmp(a, "--skip-unavailable")) skip = 1;
+        else if (!strcmp(a, "--available-models")) available = 1;
         else if (a[0] != '-' && !file) file = a;
         else {
             fprintf(stderr, "sweep: unknown or incomplete option '%s' (see adapler sweep --help)\n", a);
@@ -135,7 +139,7 @@ int cmd_sweep(int argc, char **argv) {
     }
     progress_state ps = {.tty = isatty(2)};
     sweep_opts o = {.db_path = db, .ref_db_path = ref_db, .jobs = (int)jobs, .threads_per_job = (int)tpj,
-                    .per_example = per_example, .skip_unavailable = skip, .only_cell = (int)cell,
+                    .per_example = per_example, .skip_unavailable = skip, .available_models = available, .only_cell = (int)cell,
                     .need_models = !(emit && !strcmp(emit, "make")), .command = command, .stop = &g_stop,
                     .db_read_only = dry || emit != NULL,
                     .progress = on_progress, .user = &ps};
@@ -188,7 +192,7 @@ int cmd_sweep(int argc, char **argv) {
         fprintf(stderr, "sweep %s: %d cells in %d eval groups: %d done, %d pending (%d of them failed before), %d "
                         "without their model\n",
                 x.sf.name, x.plan.n_cells, x.plan.n_groups, x.n_done, x.n_pending, retry, x.n_no_model);
-    } else if (x.n_no_model && (cell < 0 || x.status[cell] == CELL_NO_MODEL)) {
+    } else if (x.n_no_model && (cell < 0 || x.status[cell] == CELL_NO_MODEL) && !(available && cell < 0)) {
         /* every missing model at once, before anything runs */
         for (int i = 0; i < x.plan.n_models; i++)
             if (x.model_problem[i]) fprintf(stderr, "sweep: %s\n", x.model_problem[i]);
@@ -200,9 +204,12 @@ int cmd_sweep(int argc, char **argv) {
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGHUP, &sa, NULL);
         signal(SIGPIPE, SIG_IGN);
+        if (x.n_no_model && cell < 0)
+            for (int i = 0; i < x.plan.n_models; i++)
+                if (x.model_problem[i]) fprintf(stderr, "sweep: skipped: %s\n", x.model_problem[i]);
         if (cell < 0)
-            fprintf(stderr, "sweep %s: %d cells, %d already done, %d to run with %ld jobs; code %s; db %s\n", x.sf.name,
-                    x.plan.n_cells, x.n_done, x.n_pending + x.n_no_model, jobs, x.code_version, db);
+            fprintf(stderr, "sweep %s: %d cells, %d already done, %d to run with %ld jobs, %d without their model; code %s; db %s\n",
+                    x.sf.name, x.plan.n_cells, x.n_done, x.n_pending, jobs, x.n_no_model, x.code_version, db);
         int done = 0, failed = 0;
         int r = sweep_execute(&x, &o, &done, &failed);
         if (ps.tty) fprintf(stderr, "\n");
@@ -213,7 +220,9 @@ int cmd_sweep(int argc, char **argv) {
             if (cell < 0 || failed)
                 fprintf(stderr, "sweep %s: %d cells finished, %d failed%s, %d were already done\n", x.sf.name, done,
                         failed, failed ? " (their errors: the failures table; a rerun retries them)" : "", x.n_done);
-            rc = failed ? 1 : 0;
+            rc = failed ? 1 : x.n_no_model && cell < 0 ? 3 : 0;
+            if (!failed && rc == 3)
+                fprintf(stderr, "sweep %s: %d cells were not run: their models are not built\n", x.sf.name, x.n_no_model);
         }
     }
     sweep_close(&x);

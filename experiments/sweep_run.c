@@ -703,7 +703,7 @@ static int ready(runner *R, const job *jb) {
 
 int sweep_execute(sweep_ctx *x, const sweep_opts *o, int *done_out, int *failed_out) {
     *done_out = *failed_out = 0;
-    for (int i = 0; i < x->plan.n_models; i++)
+    for (int i = 0; i < x->plan.n_models && !o->available_models; i++)
         if (x->model_problem[i]) return adp_seterr("%s", x->model_problem[i]);
     if (!o->db_path) return adp_seterr("no database (--db)");
     runner R;

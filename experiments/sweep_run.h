@@ -40,6 +40,7 @@ typedef struct {
     int threads_per_job;     /* threads of each untimed job; 0: cores / jobs */
     int per_example;         /* store per-example rows (eval --examples) */
     int skip_unavailable;    /* skip run lines this build cannot run (sweep_expand) */
+    int available_models;    /* sweep_execute runs the cells whose models are built, skips the rest */
     int only_cell;           /* run just this cell index (Slurm/GNU parallel); -1: all */
     int need_models;         /* hash the models (0 for --emit make) */
     const char *command;     /* the runner's command line, for the runs table */

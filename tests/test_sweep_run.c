@@ -330,6 +330,19 @@ TEST(sweep_generated_makefile_rebuilds_only_what_changed) {
     unlink(text);
     CHECK(test_sh("%s sweep %s --db %s/r.db", bin(), path, d) == 2);
     CHECK(strstr(test_sh_output(), "no .built stamp") && strstr(test_sh_output(), "make sweep"));
+
+    /* --available-models: a's cell runs, b's is listed and left; exit 3 says the sweep is partial */
+    snprintf(text, sizeof text, "model a %s/models/a : sh %s/build.sh a {out} --other\n"
+                                "model b %s/models/b : sh %s/build.sh b {out} {model:a} --flag\n"
+                                "run planted a none\nrun planted b none\n",
+             d, d, d, d);
+    write_file(path, text);
+    CHECK(test_sh("%s sweep %s --db %s/r.db --available-models", bin(), path, d) == 3);
+    CHECK(strstr(test_sh_output(), "skipped: model b") != NULL);
+    snprintf(text, sizeof text, "%s/r.db", d);
+    CHECK_INT(qlong(text, "SELECT count(*) FROM cells"), 1);
+    CHECK_STR(query(text, "SELECT m.name FROM cells JOIN models m USING (model_hash)"), "a");
+    CHECK(test_sh("%s sweep %s --db %s/r.db", bin(), path, d) == 2); /* without the flag: refused */
 }
 
 static cJSON *parse_line(const char *s) { return cJSON_Parse(s); }
