@@ -35,7 +35,7 @@ static void usage(FILE *f) {
             "(--schedule '1:0.5;1:0.25').  The dense reference is timed again for every value.\n\n"
             "  --split S       dev (default) or test\n"
             "  --batch N       sequences per packed batch (default 32)\n"
-            "  --threads N     OpenMP/OpenBLAS threads (default: all cores)\n"
+            "  --threads N     OpenMP/OpenBLAS threads (default: $OMP_NUM_THREADS, else all cores)\n"
             "  --max-len N     truncate to N WordPieces (default: 512 or the model's positions)\n"
             "  --repeats R     wall-clock repeats (default 3; 0 skips timing)\n"
             "  --examples FILE also write one JSON line per example: index, id, label, pred,\n"

@@ -23,7 +23,7 @@ static void usage(FILE *f) {
             "the forward pass (see engine/flops.c).  The whole input is validated before anything\n"
             "is written: a bad line is a one-line error naming it and nothing goes to stdout.\n\n"
             "  --batch N     sequences per packed batch (default 32)\n"
-            "  --threads N   OpenMP/OpenBLAS threads (default: all cores)\n"
+            "  --threads N   OpenMP/OpenBLAS threads (default: $OMP_NUM_THREADS, else all cores)\n"
             "  --max-len N   truncate text input to N pieces (default: the model's positions)\n"
             "  --no-lower    keep case (for cased vocabularies; ours are uncased)\n\n"
             "With a pruning method (--method NAME and its knob, below) each output line also holds\n"

@@ -49,7 +49,7 @@ static void usage(FILE *f) {
             "  --clip C         global gradient-norm clipping (default 1.0)\n"
             "  --mask-prob P    (default 0.15)\n"
             "  --seed S         (default 1)\n"
-            "  --threads T      OpenMP/OpenBLAS threads (default: all cores)\n\n%s",
+            "  --threads T      OpenMP/OpenBLAS threads (default: $OMP_NUM_THREADS, else all cores)\n\n%s",
             TRAIN_SHAPES_HELP, DATASET_OPTS_HELP);
 }
 

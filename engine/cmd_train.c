@@ -46,7 +46,7 @@ static void usage(FILE *f) {
             "  --dropout P      hidden and attention dropout (default: the config's, 0.1 for new models)\n"
             "  --max-train N    train on N examples (a seeded random subset) instead of all\n"
             "  --seed S         initialisation, batch order and dropout (default 1)\n"
-            "  --threads T      OpenMP/OpenBLAS threads (default: all cores); same seed and threads give\n"
+            "  --threads T      OpenMP/OpenBLAS threads (default: $OMP_NUM_THREADS, else all cores); same seed and threads give\n"
             "                   the same model bit for bit\n"
             "  --vocab-size N   when learning a vocabulary (default 8000)\n"
             "  --eval-batch N   sequences per dev batch (default 64)\n"

@@ -124,7 +124,11 @@ double adp_now(void) {
 
 static int g_threads = 0;
 
+/* n <= 0: OMP_NUM_THREADS if it is a positive number (the usual way to cap a process that
+ * shares the machine), else every core. */
 int adp_set_threads(int n) {
+    const char *env = getenv("OMP_NUM_THREADS");
+    if (n <= 0 && env && atoi(env) > 0) n = atoi(env);
     if (n <= 0) n = omp_get_num_procs();
     omp_set_num_threads(n);
     openblas_set_num_threads(n);

@@ -62,7 +62,7 @@ static void usage(FILE *f) {
                "  --labels A,B,...        label string of each model output (default: config.json's id2label\n"
                "                          when it names every gold label, else the dataset's label names)\n"
                "  --batch N               sequences per packed batch (default 32)\n"
-               "  --threads N             OpenMP/OpenBLAS threads (default: all cores)\n"
+               "  --threads N             OpenMP/OpenBLAS threads (default: $OMP_NUM_THREADS, else all cores)\n"
                "  --max-len N             pieces per window, [CLS] and [SEP] included (default: 512 or the\n"
                "                          model's positions); longer documents run as overlapping windows\n"
                "  --aopc-thresholds T ... AOPC bins written to thresholded_scores (default 0.01 0.05 0.1 0.2\n"
