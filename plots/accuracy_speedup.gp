@@ -34,7 +34,8 @@ do for [fmt in formats] {
         set grid
         set key bottom left box opaque font ",9"
         set autoscale
-        set xrange [0.9:*]
+        # saliency's speedup is below 1 (its gradient pass counts): start left of it
+        set xrange [s("SELECT min(0.9, 0.8 * min(flops_speedup)) FROM frontier WHERE ".where(d)) + 0:*]
         set yrange [*:101]
         ms = meths(d)
         plot for [m in ms] q("SELECT flops_speedup, 100 * accuracy FROM frontier WHERE ".where(d)." AND method = ".lit(m)." ORDER BY flops_speedup") \
