@@ -129,9 +129,9 @@ static int g_threads = 0;
 
 /* Flush denormals to zero (MXCSR FTZ and DAZ) on this thread.  Soft token removal drives
  * attention weights and running masks towards exp(-lambda ...), deep in the denormal
- * range, where every x86 multiply takes a microcode assist: AdapLeR training ran 25x
- * slower once lambda reached 100.  Values below 1.2e-38 become 0; nothing we compute
- * depends on them.  Threads created afterwards inherit the setting (pthread_create(3)). */
+ * range, where every x86 multiply takes a microcode assist: AdapLeR training ran 5x (in
+ * one run up to 25x) slower once lambda passed 100.  Values below 1.2e-38 become 0; nothing
+ * we compute depends on them.  Threads created later inherit it (pthread_create(3)). */
 static void flush_denormals(void) {
 #if defined(__x86_64__) || defined(__i386__)
     _mm_setcsr(_mm_getcsr() | 0x8040); /* bit 15 FTZ, bit 6 DAZ */
