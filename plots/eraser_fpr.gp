@@ -5,7 +5,12 @@
 load 'plots/common.gp'
 datasets = s("SELECT group_concat(dataset, ' ') FROM (SELECT DISTINCT dataset FROM eraser_table WHERE split = 'dev' ORDER BY dataset)")
 nd = words(datasets)
-meths(d) = s("SELECT group_concat(method, ' ') FROM (SELECT DISTINCT method FROM eraser_table WHERE dataset = ".lit(d)." AND split = 'dev' ORDER BY method = 'none' DESC, method)")
+# free: each method over its own knob (solid); matched: forced to another run's per-layer
+# counts by `match=` (dashed), so the two kinds of point never share a line
+FREE = "coalesce(knob, '') NOT LIKE 'match %'"
+MATCHED = "knob LIKE 'match %'"
+meths(d, kind) = s("SELECT group_concat(method, ' ') FROM (SELECT DISTINCT method FROM eraser_table WHERE dataset = ".lit(d)." AND split = 'dev' AND ".kind." ORDER BY method = 'none' DESC, method)")
+series(d, m, kind) = q("SELECT avg(flops_speedup), 100 * avg(fpr) FROM eraser_table WHERE split = 'dev' AND dataset = ".lit(d)." AND method = ".lit(m)." AND ".kind." GROUP BY operating_point ORDER BY 1")
 cols = nd > 1 ? 2 : 1
 rows = (nd + cols - 1) / cols
 do for [fmt in formats] {
@@ -30,9 +35,11 @@ do for [fmt in formats] {
         set key top right box opaque font ",9"
         set yrange [0:105]
         set xrange [0.9:*]
-        ms = meths(d)
-        plot for [m in ms] q("SELECT avg(flops_speedup), 100 * avg(fpr) FROM eraser_table WHERE split = 'dev' AND dataset = ".lit(d)." AND method = ".lit(m)." GROUP BY operating_point ORDER BY 1") \
-                 using 1:2 with linespoints lw 2 pt mpt(m) ps 1.2 lc rgb mcolor(m) title m
+        fm = meths(d, FREE)
+        mm = meths(d, MATCHED)
+        plot for [m in fm] series(d, m, FREE) using 1:2 with linespoints lw 2 pt mpt(m) ps 1.2 lc rgb mcolor(m) title m, \
+             for [m in mm] series(d, m, MATCHED) using 1:2 with linespoints lw 2 dt 2 pt mpt(m) ps 1.2 lc rgb mcolor(m) \
+                 title m." at AdapLeR's counts"
         unset logscale x
     }
     unset multiplot
