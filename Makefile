@@ -95,7 +95,7 @@ TRAIN_THREADS ?= 2
 # Passive OpenMP waiting: on a shared machine, threads spinning at barriers while a peer is
 # descheduled made training 3x slower; results do not change (static schedules).
 TRAIN_NICE    ?= OMP_WAIT_POLICY=PASSIVE nice -n 10
-PRETRAIN_ARGS ?= --config small --epochs 6
+PRETRAIN_ARGS ?= --config small --epochs 12 --batch-tokens 4096
 FT_ARGS_sst2          := --epochs 3 --max-len 128 --lr 3e-4
 FT_ARGS_agnews        := --epochs 5 --max-len 128 --lr 3e-4
 FT_ARGS_hatexplain    := --epochs 5 --max-len 128 --lr 3e-4

@@ -35,8 +35,8 @@ static void usage(FILE *f) {
             "is evaluated with hard removal; the fastest epoch (FLOPs) whose dev accuracy is within\n"
             "--tolerance of the fine-tuned model's is kept in DIR (the model, plus the predictors and\n"
             "etas as extra tensors, see engine/adapler.h), with DIR/train.json.  One JSON line on\n"
-            "stdout at the end: dev_accuracy, finetuned_dev_accuracy, flops_speedup, layer_tokens, eta,\n"
-            "best_epoch, within_tolerance, seconds, tokens_per_s.\n\n"
+            "stdout at the end: dev_accuracy, finetuned_dev_accuracy, flops_speedup, layer_tokens (at the\n"
+            "kept epoch's operating point, eta_scale), best_epoch, within_tolerance, seconds, tokens_per_s.\n\n"
             "  --gamma G        weight of the predictor loss (default 0.005; the reference: 0.005 for\n"
             "                   SST-2, 0.1 for AG News)\n"
             "  --phi P          weight of the length loss (default 0.0005; the reference: 0.0005 for\n"
@@ -46,6 +46,10 @@ static void usage(FILE *f) {
             "  --eta-lr LR      peak learning rate of the etas (default 5e-4)\n"
             "  --lambda A:B     soft-removal sharpness of the first and last epoch (default 10:1e5)\n"
             "  --tolerance T    accuracy the kept epoch may lose against the fine-tuned model (0.01)\n"
+            "  --select-scales S,...  eta scales at which each epoch's dev split is scored (default 1,\n"
+            "                   the reference's rule); the kept epoch is the one with the largest\n"
+            "                   FLOPs speedup within --tolerance at any of them (the etas are saved as\n"
+            "                   learned; train.json gives each epoch's points and the scale chosen)\n"
             "  --batch N        sequences per batch (default 32)\n"
             "  --max-len N      truncate to N pieces (default 128)\n"
             "  --dropout P      hidden dropout (default 0.1; attention dropout is off, as in the reference)\n"
@@ -58,7 +62,40 @@ typedef struct {
     const char *init, *out;
     long epochs, batch, max_len, seed, threads, max_train, eval_batch;
     double gamma, phi, lr, eta_lr, lam0, lam1, tol, warmup, wd, clip, dropout;
+    double scales[16];
+    int n_scales;
 } fit_args;
+
+/* --select-scales: 1 to 16 values in (0, 100], comma-separated, each once */
+static int parse_scales(fit_args *a, const char *v) {
+    a->n_scales = 0;
+    const char *p = v;
+    while (*p) {
+        char *end;
+        errno = 0;
+        double x = strtod(p, &end);
+        if (end == p || errno || !(x > 0) || x > 100 || (*end && *end != ',') || a->n_scales == 16) {
+            fprintf(stderr, "train: --select-scales: expected 1 to 16 comma-separated numbers in (0, 100], got '%s'\n", v);
+            return 2;
+        }
+        for (int k = 0; k < a->n_scales; k++)
+            if (a->scales[k] == x) {
+                fprintf(stderr, "train: --select-scales: %g is listed twice in '%s'\n", x, v);
+                return 2;
+            }
+        a->scales[a->n_scales++] = x;
+        p = *end ? end + 1 : end;
+        if (*end && !*p) {
+            fprintf(stderr, "train: --select-scales: trailing ',' in '%s'\n", v);
+            return 2;
+        }
+    }
+    if (!a->n_scales) {
+        fprintf(stderr, "train: --select-scales: empty list\n");
+        return 2;
+    }
+    return 0;
+}
 
 static int parse_args(fit_args *a, dataset_opts *dopt, int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
@@ -87,6 +124,9 @@ static int parse_args(fit_args *a, dataset_opts *dopt, int argc, char **argv) {
         else if (OPT("--lr")) { if (!cli_parse_double("train", s, v, 0, 1, &a->lr)) return 2; }
         else if (OPT("--eta-lr")) { if (!cli_parse_double("train", s, v, 0, 1, &a->eta_lr)) return 2; }
         else if (OPT("--tolerance")) { if (!cli_parse_double("train", s, v, 0, 1, &a->tol)) return 2; }
+        else if (OPT("--select-scales")) {
+            if (parse_scales(a, v) != 0) return 2;
+        }
         else if (OPT("--batch")) { if (!cli_parse_int("train", s, v, 1, 1 << 20, &a->batch)) return 2; }
         else if (OPT("--max-len")) { if (!cli_parse_int("train", s, v, 2, 512, &a->max_len)) return 2; }
         else if (OPT("--seed")) { if (!cli_parse_int("train", s, v, 0, 1L << 62, &a->seed)) return 2; }
@@ -120,7 +160,7 @@ static int parse_args(fit_args *a, dataset_opts *dopt, int argc, char **argv) {
 int cmd_train_adapler(int argc, char **argv) {
     fit_args a = {.epochs = 5, .batch = 32, .max_len = 128, .seed = 1, .eval_batch = 64, .gamma = 0.005,
                   .phi = 0.0005, .lr = 1e-4, .eta_lr = 5e-4, .lam0 = 10, .lam1 = 1e5, .tol = 0.01, .warmup = 0.06,
-                  .wd = 0.01, .clip = 1.0, .dropout = 0.1};
+                  .wd = 0.01, .clip = 1.0, .dropout = 0.1, .scales = {1.0}, .n_scales = 1};
     dataset_opts dopt;
     dataset_opts_init(&dopt);
     int pr = parse_args(&a, &dopt, argc, argv);
@@ -151,7 +191,7 @@ int cmd_train_adapler(int argc, char **argv) {
     bert_weights gw = {0};
     train_batch fb = {0};
     float *probs = NULL, *lossv = NULL, *dlogits = NULL;
-    double *ltok = NULL, *best_ltok = NULL, *best_any_ltok = NULL;
+    double *ltok = NULL, *best_ltok = NULL, *best_any_ltok = NULL, *sel_ltok = NULL, *tmp_ltok = NULL;
 
     if (bert_model_load(&m, a.init, 0, &st) != ADP_OK) goto done;
     have_m = 1;
@@ -256,10 +296,11 @@ int cmd_train_adapler(int argc, char **argv) {
                          .user = &ts};
     progress pg;
     progress_init(&pg, total);
-    double best_speed = 0, best_acc_any = -1, t_train = 0;
+    double best_speed = 0, best_acc_any = -1, t_train = 0, best_scale = 1.0;
     int best_epoch = 0, best_any_epoch = 0, saved_within = 0;
     train_dev_scores best = {0}, best_any = {0};
     best_ltok = callocCheck((size_t)L, sizeof(double)), best_any_ltok = callocCheck((size_t)L, sizeof(double));
+    sel_ltok = callocCheck((size_t)L, sizeof(double)), tmp_ltok = callocCheck((size_t)L, sizeof(double));
     size_t tokens_done = 0;
     long step = 0;
     bert_model_unpack(&m);
@@ -318,30 +359,54 @@ int cmd_train_adapler(int argc, char **argv) {
         size_t nb = plan.n_batches ? plan.n_batches : 1;
         batch_plan_free(&plan);
 
-        /* dev with hard removal */
+        /* dev with hard removal, at the learned etas (scale 1, reported) and at every
+         * --select-scales value: the epoch's operating point is its fastest within tolerance */
         bert_model_pack(&m);
         adapler_weights_pack(&aw);
-        prune_strategy ps;
-        adapler_strategy_create(&ps, &aw, 1.0, NULL);
-        train_dev_scores d = {.layer_tokens = ltok};
-        int erc = train_evaluate(&d, &m, &pk_dev, &ps, (int)a.eval_batch);
-        ps.destroy(&ps);
+        train_dev_scores d = {0}, d_sel = {0};
+        double sel_speed = 0, sel_scale = 0;
+        char curve[1024];
+        int ck = 0, erc = ADP_OK;
+        curve[0] = 0;
+        for (int k = -1; k < a.n_scales && erc == ADP_OK; k++) {
+            double sc = k < 0 ? 1.0 : a.scales[k];
+            if (k >= 0 && sc == 1.0) { /* scored already */
+                if (d.acc >= ft.acc - a.tol - 1e-12 && d.flops_dense / d.flops > sel_speed)
+                    sel_speed = d.flops_dense / d.flops, sel_scale = 1.0, d_sel = d, memcpy(sel_ltok, ltok, sizeof(double) * (size_t)L);
+                continue;
+            }
+            prune_strategy ps;
+            adapler_strategy_create(&ps, &aw, sc, NULL);
+            train_dev_scores e = {.layer_tokens = k < 0 ? ltok : tmp_ltok};
+            erc = train_evaluate(&e, &m, &pk_dev, &ps, (int)a.eval_batch);
+            ps.destroy(&ps);
+            if (erc != ADP_OK) break;
+            if (k < 0) {
+                d = e;
+                continue;
+            }
+            double sp = e.flops_dense / e.flops;
+            if (ck < (int)sizeof curve - 96)
+                ck += snprintf(curve + ck, sizeof curve - ck, "%s{\"eta_scale\": %g, \"dev_accuracy\": %.6f, \"flops_speedup\": %.6f}",
+                               ck ? ", " : "", sc, e.acc, sp);
+            if (e.acc >= ft.acc - a.tol - 1e-12 && sp > sel_speed)
+                sel_speed = sp, sel_scale = sc, d_sel = e, memcpy(sel_ltok, tmp_ltok, sizeof(double) * (size_t)L);
+        }
         bert_model_unpack(&m);
         adapler_weights_unpack(&aw);
         if (erc != ADP_OK) goto done;
         double speed = d.flops_dense / d.flops;
-        int within = d.acc >= ft.acc - a.tol - 1e-12;
-        int keep = within && speed > best_speed;
+        int keep = sel_speed > 0 && sel_speed > best_speed;
         if (keep) {
-            best_speed = speed, best_epoch = ep, best = d, saved_within = 1;
-            memcpy(best_ltok, ltok, sizeof(double) * (size_t)L);
+            best_speed = sel_speed, best_epoch = ep, best = d_sel, best_scale = sel_scale, saved_within = 1;
+            memcpy(best_ltok, sel_ltok, sizeof(double) * (size_t)L);
             bert_extra_tensor *ex;
             int ne = adapler_weights_extra(&aw, &ex);
             int src = bert_model_save(&m, a.out, ex, ne, m.vocab_path);
             free(ex);
             if (src != ADP_OK) goto done;
         }
-        if (d.acc > best_acc_any) { /* fallback if no epoch is within tolerance */
+        if (d.acc > best_acc_any) { /* fallback if no epoch is within tolerance (at scale 1) */
             best_acc_any = d.acc, best_any_epoch = ep, best_any = d;
             memcpy(best_any_ltok, ltok, sizeof(double) * (size_t)L);
             memcpy(best_copy, m.arena, sizeof(float) * m.n_params);
@@ -350,16 +415,22 @@ int cmd_train_adapler(int argc, char **argv) {
         progress_clear(&pg);
         fprintf(stderr,
                 "train: epoch %d (lambda %g): task loss %.4f, predictor loss %.4f, soft length %.2f; dev accuracy %.4f "
-                "(fine-tuned %.4f), FLOPs speedup %.3fx%s\n",
-                ep, ts.lambda, sum_task / nb, sum_cp / nb, sum_len / nb / L, d.acc, ft.acc, speed,
-                keep ? ": fastest within tolerance, saved" : "");
-        char item[1024];
+                "(fine-tuned %.4f), FLOPs speedup %.3fx",
+                ep, ts.lambda, sum_task / nb, sum_cp / nb, sum_len / nb / L, d.acc, ft.acc, speed);
+        if (a.n_scales > 1 || a.scales[0] != 1.0) {
+            if (sel_speed > 0)
+                fprintf(stderr, "; fastest within tolerance: %.4f at %.3fx (eta scale %g)", d_sel.acc, sel_speed, sel_scale);
+            else
+                fprintf(stderr, "; no scale within tolerance");
+        }
+        fprintf(stderr, "%s\n", keep ? ": fastest so far, saved" : "");
+        char item[2048];
         int k = snprintf(item, sizeof item,
                          "%s{\"epoch\": %d, \"lambda\": %g, \"task_loss\": %.6f, \"predictor_loss\": %.6f, "
                          "\"mean_soft_length\": %.4f, \"dev_accuracy\": %.6f, \"dev_macro_f1\": %.6f, "
-                         "\"flops_speedup\": %.6f, \"eta\": [",
+                         "\"flops_speedup\": %.6f, \"select\": [%s], \"eta\": [",
                          ep > 1 ? ", " : "", ep, ts.lambda, sum_task / nb, sum_cp / nb, sum_len / nb / L, d.acc, d.f1,
-                         speed);
+                         speed, curve);
         for (int l = 0; l < L && k < (int)sizeof item - 32; l++) k += snprintf(item + k, sizeof item - k, "%s%.5f", l ? ", " : "", aw.eta[l]);
         snprintf(item + k, sizeof item - k, "]}");
         history = reallocCheck(history, strlen(history) + strlen(item) + 1);
@@ -384,9 +455,11 @@ int cmd_train_adapler(int argc, char **argv) {
         int k = snprintf(summary, sizeof summary,
                          "{\"dataset\": \"%s\", \"method\": \"adapler\", \"dev_accuracy\": %.6f, \"dev_macro_f1\": %.6f, "
                          "\"finetuned_dev_accuracy\": %.6f, \"flops_speedup\": %.6f, \"within_tolerance\": %s, "
-                         "\"best_epoch\": %d, \"epochs\": %ld, \"gamma\": %g, \"phi\": %g, \"layer_tokens\": [",
+                         "\"best_epoch\": %d, \"eta_scale\": %g, \"epochs\": %ld, \"gamma\": %g, \"phi\": %g, "
+                         "\"layer_tokens\": [",
                          train.name, best.acc, best.f1, ft.acc, best.flops > 0 ? best.flops_dense / best.flops : 0.0,
-                         saved_within ? "true" : "false", best_epoch, a.epochs, a.gamma, a.phi);
+                         saved_within ? "true" : "false", best_epoch, saved_within ? best_scale : 1.0, a.epochs, a.gamma,
+                         a.phi);
         for (int l = 0; l < L; l++) k += snprintf(summary + k, sizeof summary - k, "%s%.4f", l ? ", " : "", best_ltok[l]);
         k += snprintf(summary + k, sizeof summary - k,
                       "], \"seconds\": %.1f, \"train_seconds\": %.1f, \"tokens_per_s\": %.1f, \"init\": \"%s\", "
@@ -407,7 +480,7 @@ int cmd_train_adapler(int argc, char **argv) {
 done:
     if (rc) fprintf(stderr, "\ntrain: %s\n", adp_errmsg());
     free(history), free(sal), free(garena), free(best_copy), free(best_cp), free(sel), free(bidx), free(lengths);
-    free(probs), free(lossv), free(dlogits), free(ltok), free(best_ltok), free(best_any_ltok);
+    free(probs), free(lossv), free(dlogits), free(ltok), free(best_ltok), free(best_any_ltok), free(sel_ltok), free(tmp_ltok);
     train_batch_free(&fb);
     if (have_opt) adamw_free(&opt_a), adamw_free(&opt_b);
     bert_weights_free_layout(&gw);
