@@ -39,11 +39,50 @@ ADP_HOT static void softmax_row_masked(float *x, const float *logmask, int n) {
 
 void softmax_row(float *x, int n) { softmax_row_masked(x, NULL, n); }
 
+/* Short sequences (n <= ATTN_SMALL_N, dh <= ATTN_SMALL_DH): both products without BLAS.
+ * At the lengths pruning leaves, a cblas_sgemm call costs more in its fixed overhead
+ * (buffer allocation, packing) than in arithmetic, and it is paid per sequence and head
+ * however few tokens remain.  K_h is transposed once into Kt (dh, n) so that each score
+ * row is a sum of dh axpys over the keys, and each context row a sum of n axpys over V. */
+#define ATTN_SMALL_N 48
+#define ATTN_SMALL_DH 128
+ADP_HOT static void attend_small(float *C, int ldc, float *S, const float *Q, const float *K, const float *V, int ld,
+                                 int n, int dh, float scale, const float *lm) {
+    float Kt[ATTN_SMALL_DH * ATTN_SMALL_N];
+    for (int j = 0; j < n; j++)
+        for (int e = 0; e < dh; e++) Kt[(size_t)e * n + j] = K[(size_t)j * ld + e];
+    for (int i = 0; i < n; i++) {
+        const float *q = Q + (size_t)i * ld;
+        float *srow = S + (size_t)i * n;
+#pragma omp simd
+        for (int j = 0; j < n; j++) srow[j] = 0.0f;
+        for (int e = 0; e < dh; e++) {
+            const float qe = q[e] * scale, *kt = Kt + (size_t)e * n;
+#pragma omp simd
+            for (int j = 0; j < n; j++) srow[j] += qe * kt[j];
+        }
+        softmax_row_masked(srow, lm, n);
+        float *c = C + (size_t)i * ldc;
+#pragma omp simd
+        for (int e = 0; e < dh; e++) c[e] = 0.0f;
+        for (int j = 0; j < n; j++) {
+            const float pj = srow[j], *v = V + (size_t)j * ld;
+#pragma omp simd
+            for (int e = 0; e < dh; e++) c[e] += pj * v[e];
+        }
+    }
+}
+
 static void attend_one(float *ctx, float *S, const float *qkv, int r0, int n, int d, int dh, int h, float scale,
                        const float *key_logmask) {
     const int ld = 3 * d;
     const float *Q = qkv + (size_t)r0 * ld + (size_t)h * dh;
     const float *K = Q + d, *V = Q + 2 * d;
+    if (n <= ATTN_SMALL_N && dh <= ATTN_SMALL_DH) {
+        attend_small(ctx + (size_t)r0 * d + (size_t)h * dh, d, S, Q, K, V, ld, n, dh, scale,
+                     key_logmask ? key_logmask + r0 : NULL);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, dh, scale, Q, ld, K, ld, 0.0f, S, n);
     const float *lm = key_logmask ? key_logmask + r0 : NULL;
     for (int i = 0; i < n; i++) softmax_row_masked(S + (size_t)i * n, lm, n);
