@@ -20,8 +20,15 @@ void adamw_add(adamw *o, const char *name, float *w, float *g, size_t n, int no_
     opt_tensor *t = &o->t[o->n++];
     memset(t, 0, sizeof *t);
     snprintf(t->name, sizeof t->name, "%s", name);
-    t->w = w, t->g = g, t->n = n, t->no_decay = no_decay;
+    t->w = w, t->g = g, t->n = n, t->no_decay = no_decay, t->lr_scale = 1.0f;
     o->n_elems += n;
+}
+
+int adamw_set_lr_scale(adamw *o, const char *prefix, float scale) {
+    int k = 0;
+    for (int i = 0; i < o->n; i++)
+        if (!strncmp(o->t[i].name, prefix, strlen(prefix))) o->t[i].lr_scale = scale, k++;
+    return k;
 }
 
 void adamw_add_bert(adamw *o, const bert_model *m, float *g_arena, unsigned skip_mask) {
@@ -58,7 +65,8 @@ void adamw_step(adamw *o, float lr) {
 #pragma omp parallel if (o->n_elems > 65536)
     for (int i = 0; i < o->n; i++) {
         opt_tensor *t = &o->t[i];
-        const float decay = t->no_decay ? 1.0f : 1.0f - lr * o->weight_decay;
+        const float tlr = lr * t->lr_scale, ss = step_size * t->lr_scale;
+        const float decay = t->no_decay ? 1.0f : 1.0f - tlr * o->weight_decay;
         float *w = t->w, *m = t->m, *v = t->v;
         const float *g = t->g;
         const long n = (long)t->n;
@@ -68,7 +76,7 @@ void adamw_step(adamw *o, float lr) {
             float mk = m[k] * b1 + g[k] * (1.0f - b1);
             float vk = v[k] * b2 + g[k] * g[k] * (1.0f - b2);
             m[k] = mk, v[k] = vk;
-            w[k] = wk - step_size * (mk / (sqrtf(vk) / bc2_sqrt + eps));
+            w[k] = wk - ss * (mk / (sqrtf(vk) / bc2_sqrt + eps));
         }
     }
 }

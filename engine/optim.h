@@ -7,6 +7,7 @@
  *   w -= lr * wd * w                        (decoupled decay; not for biases and LayerNorm)
  *   m  = b1 m + (1 - b1) g;   v = b2 v + (1 - b2) g^2
  *   w -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+ * with lr the step's rate times the tensor's lr_scale (a parameter group's own rate).
  * Every loop is element-wise or a fixed-order reduction: bit-identical for the same inputs
  * at any thread count. */
 #ifndef ADP_OPTIM_H
@@ -21,6 +22,7 @@ typedef struct {
     float *w, *g, *m, *v; /* (n) parameter, gradient, first and second moments */
     size_t n;
     int no_decay;
+    float lr_scale; /* this tensor's learning rate is lr * lr_scale (1 unless set) */
 } opt_tensor;
 
 typedef struct {
@@ -35,6 +37,9 @@ typedef struct {
 void adamw_init(adamw *o, float beta1, float beta2, float eps, float weight_decay);
 /* Register a tensor (before the first step). */
 void adamw_add(adamw *o, const char *name, float *w, float *g, size_t n, int no_decay);
+/* Scale the learning rate (and so the decoupled decay) of every tensor registered so far
+ * whose name starts with prefix; returns how many. */
+int adamw_set_lr_scale(adamw *o, const char *prefix, float scale);
 /* Register every parameter of a BERT model whose weights live in w_arena and gradients in
  * the same layout in g_arena (bert_param_list names, no_decay for biases and LayerNorm).
  * Groups in skip_mask (1 << PARAM_POOLER etc.) are left out (e.g. the unused pooler and

@@ -121,3 +121,10 @@ TEST(adapler_select_scales_rejects_bad_lists) {
         CHECK_MSG(strstr(test_sh_output(), "--select-scales") != NULL, "no error naming --select-scales for '%s'", bad[i]);
     }
 }
+
+TEST(adapler_cp_lr_needs_a_base_rate) {
+    int rc = test_sh("%s train --method adapler --init /nonexistent --dataset planted --out /tmp/x --lr 0 --cp-lr 1e-3 2>&1",
+                     bin());
+    CHECK_INT(rc, 2);
+    CHECK_MSG(strstr(test_sh_output(), "--cp-lr") != NULL, "no error naming --cp-lr: %s", test_sh_output());
+}

@@ -715,3 +715,35 @@ TEST(batch_plan_covers_every_example_once) {
     batch_plan_free(&q);
     batch_plan_free(&p);
 }
+
+/* A tensor's lr_scale is its own learning rate: after the same gradients, a tensor at scale
+ * s moves as the same tensor in an optimizer run at s times the rate (decay included), and
+ * tensors left at scale 1 move exactly as without any scale. */
+TEST(adamw_lr_scale_is_a_group_rate) {
+    enum { N = 257 };
+    float w0[N], g[N];
+    unsigned st = 3;
+    for (int i = 0; i < N; i++) w0[i] = test_randf(&st), g[i] = 0.1f * test_randf(&st);
+    float a[N], b[N], c[N], d[N];
+    memcpy(a, w0, sizeof a), memcpy(b, w0, sizeof b), memcpy(c, w0, sizeof c), memcpy(d, w0, sizeof d);
+    adamw o1, o2, o3;
+    adamw_init(&o1, 0.9f, 0.999f, 1e-8f, 0.01f);
+    adamw_add(&o1, "enc.w", a, g, N, 0);
+    adamw_add(&o1, "cp.w", b, g, N, 0);
+    CHECK_INT(adamw_set_lr_scale(&o1, "cp.", 3.0f), 1);
+    adamw_init(&o2, 0.9f, 0.999f, 1e-8f, 0.01f);
+    adamw_add(&o2, "cp.w", c, g, N, 0);
+    adamw_init(&o3, 0.9f, 0.999f, 1e-8f, 0.01f);
+    adamw_add(&o3, "enc.w", d, g, N, 0);
+    for (int k = 0; k < 4; k++) {
+        adamw_step(&o1, 1e-3f);
+        adamw_step(&o2, 3e-3f);
+        adamw_step(&o3, 1e-3f);
+    }
+    test_compare("scaled tensor against an optimizer at 3x the rate", b, c, N, 1e-6);
+    CHECK(memcmp(a, d, sizeof a) == 0); /* scale 1: bit for bit */
+    double moved_a = 0, moved_b = 0;
+    for (int i = 0; i < N; i++) moved_a += fabs(a[i] - w0[i]), moved_b += fabs(b[i] - w0[i]);
+    CHECK(moved_b > 2.5 * moved_a);
+    adamw_free(&o1), adamw_free(&o2), adamw_free(&o3);
+}
