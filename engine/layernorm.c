@@ -26,7 +26,7 @@ ADP_HOT static void ln_row(float *out, float *mean_out, float *rstd_out, const f
 
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *g, const float *b,
                        int n, int d, float eps) {
-#pragma omp parallel for schedule(static) if (n > 16)
+#pragma omp parallel for schedule(static) if ((size_t)n * d > 32768)
     for (int t = 0; t < n; t++)
         ln_row(out + (size_t)t * d, mean ? mean + t : NULL, rstd ? rstd + t : NULL, inp + (size_t)t * d, g, b, d, eps);
 }
@@ -38,7 +38,7 @@ ADP_HOT static void add_row(float *s, const float *y, const float *res, int d) {
 
 void residual_layernorm_forward(float *out, float *pre, float *mean, float *rstd, const float *y, const float *res,
                                 const float *g, const float *b, int n, int d, float eps) {
-#pragma omp parallel for schedule(static) if (n > 16)
+#pragma omp parallel for schedule(static) if ((size_t)n * d > 32768)
     for (int t = 0; t < n; t++) {
         size_t o = (size_t)t * d;
         /* the sum goes to `pre` when kept for backward, else into out itself */
