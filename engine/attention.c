@@ -90,9 +90,25 @@ static void attend_one(float *ctx, float *S, const float *qkv, int r0, int n, in
                 ctx + (size_t)r0 * d + (size_t)h * dh, d);
 }
 
+/* The (sequence, head) loop as an orphaned worksharing loop, dynamically scheduled since
+ * lengths differ; each thread of the enclosing region (or the one thread outside any) uses
+ * its own per_thread floats of scratch. */
+static void attention_for(float *ctx, float *probs, const size_t *prob_off, const float *qkv, const int *off,
+                          int n_seq, int d, int n_heads, float scale, const float *key_logmask, float *scratch,
+                          size_t per_thread) {
+    const int dh = d / n_heads, pairs = n_seq * n_heads;
+#pragma omp for schedule(dynamic, 1)
+    for (int p = 0; p < pairs; p++) {
+        int s = p / n_heads, h = p % n_heads;
+        int r0 = off[s], n = off[s + 1] - off[s];
+        if (n <= 0) continue;
+        float *S = probs ? probs + prob_off[s] + (size_t)h * n * n : scratch + (size_t)omp_get_thread_num() * per_thread;
+        attend_one(ctx, S, qkv, r0, n, d, dh, h, scale, key_logmask);
+    }
+}
+
 void attention_forward(float *ctx, float *probs, const size_t *prob_off, const float *qkv, const int *off,
                        int n_seq, int d, int n_heads, float scale, const float *key_logmask, float *scratch) {
-    const int dh = d / n_heads;
     int max_n = 0;
     for (int s = 0; s < n_seq; s++) max_n = off[s + 1] - off[s] > max_n ? off[s + 1] - off[s] : max_n;
     const size_t per_thread = (size_t)max_n * max_n;
@@ -103,14 +119,16 @@ void attention_forward(float *ctx, float *probs, const size_t *prob_off, const f
     size_t work = 0;
     for (int s = 0; s < n_seq; s++) work += (size_t)(off[s + 1] - off[s]) * (size_t)(off[s + 1] - off[s]);
     work *= (size_t)d;
-#pragma omp parallel for schedule(dynamic, 1) if (pairs > 1 && work > 65536)
-    for (int p = 0; p < pairs; p++) {
-        int s = p / n_heads, h = p % n_heads;
-        int r0 = off[s], n = off[s + 1] - off[s];
-        if (n <= 0) continue;
-        float *S = probs ? probs + prob_off[s] + (size_t)h * n * n : scratch + (size_t)omp_get_thread_num() * per_thread;
-        attend_one(ctx, S, qkv, r0, n, d, dh, h, scale, key_logmask);
-    }
+#pragma omp parallel if (pairs > 1 && work > 65536)
+    attention_for(ctx, probs, prob_off, qkv, off, n_seq, d, n_heads, scale, key_logmask, scratch, per_thread);
+}
+
+void attention_forward_team(float *ctx, float *probs, const size_t *prob_off, const float *qkv, const int *off,
+                            int n_seq, int d, int n_heads, float scale, const float *key_logmask, float *scratch) {
+    int max_n = 0;
+    for (int s = 0; s < n_seq; s++) max_n = off[s + 1] - off[s] > max_n ? off[s + 1] - off[s] : max_n;
+    attention_for(ctx, probs, prob_off, qkv, off, n_seq, d, n_heads, scale, key_logmask, scratch,
+                  (size_t)max_n * max_n);
 }
 
 void attention_forward_naive(float *ctx, float *probs, const size_t *prob_off, const float *qkv, const int *off,

@@ -117,14 +117,17 @@ KERNEL(6)
 typedef void (*kernel_fn)(float *, int, const float *const[6], const float *, const float *, int, int);
 static const kernel_fn KERNELS[7] = {NULL, kernel_1x64, kernel_2x64, kernel_3x64, kernel_4x64, kernel_5x64, kernel_6x64};
 
-static void gemm_packed_run(float *out, const float *inp, const linear_w *lw, int n, linear_act act) {
+/* The (tile, panel) loop as an orphaned worksharing loop: called by every thread of the
+ * enclosing parallel region (or by one thread outside any), with the implied barrier at
+ * the end.  Parallel over panels when there are enough of them and few rows (each thread
+ * streams its panels once); otherwise over (48-row, panel) tiles, which keeps a tile's rows
+ * of X in cache while both threads stay busy.  Every output element is computed the same
+ * way whatever the tiling, so results do not depend on the thread count. */
+static void gemm_packed_for(float *out, const float *inp, const linear_w *lw, int n, linear_act act, int threads) {
     const int in = lw->in, od = lw->out, panels = (od + GEMM_PANEL - 1) / GEMM_PANEL;
-    /* Parallel over panels when there are enough of them and few rows (each thread streams
-     * its panels once); otherwise over (48-row, panel) tiles, which keeps a tile's rows of X
-     * in cache while both threads stay busy. */
-    const int tile_rows = n <= 256 && panels >= 2 * omp_get_max_threads() ? n : 48;
+    const int tile_rows = n <= 256 && panels >= 2 * threads ? n : 48;
     const int tiles = (n + tile_rows - 1) / tile_rows;
-#pragma omp parallel for schedule(static) collapse(2) if ((size_t)n * in * od > 200000 || (size_t)in * od >= 65536)
+#pragma omp for schedule(static) collapse(2)
     for (int tt = 0; tt < tiles; tt++)
         for (int p = 0; p < panels; p++) {
             const float *panel = lw->packed + (size_t)p * in * GEMM_PANEL;
@@ -142,7 +145,30 @@ static void gemm_packed_run(float *out, const float *inp, const linear_w *lw, in
             }
         }
 }
+
+static void gemm_packed_run(float *out, const float *inp, const linear_w *lw, int n, linear_act act) {
+    const int threads = omp_get_max_threads();
+#pragma omp parallel if ((size_t)n * lw->in * lw->out > 200000 || (size_t)lw->in * lw->out >= 65536)
+    gemm_packed_for(out, inp, lw, n, act, threads);
+}
 #endif
+
+int linear_team_ok(const linear_w *lw) {
+#if HAVE_X86
+    return lw->packed && gemm_packed_enabled();
+#else
+    (void)lw;
+    return 0;
+#endif
+}
+
+void linear_forward_team(float *out, const float *inp, const linear_w *lw, int n, linear_act act) {
+#if HAVE_X86
+    if (n > 0) gemm_packed_for(out, inp, lw, n, act, omp_get_num_threads());
+#else
+    (void)out, (void)inp, (void)lw, (void)n, (void)act;
+#endif
+}
 
 void linear_forward(float *out, const float *inp, const linear_w *lw, int n, linear_act act) {
     if (n <= 0) return;

@@ -39,4 +39,11 @@ typedef enum { ACT_NONE = 0, ACT_GELU = 1 } linear_act;
  * or by OpenBLAS; call outside parallel regions. */
 void linear_forward(float *out, const float *inp, const linear_w *lw, int n, linear_act act);
 
+/* Team variant, for a sequence of ops inside one parallel region (bert_forward runs a layer
+ * that way: one fork/join instead of one per op): every thread of the region calls it with
+ * the same arguments; it splits the work and returns after a barrier.  Only for packed
+ * layers (linear_team_ok); the result is the same as linear_forward's, bit for bit. */
+int linear_team_ok(const linear_w *lw);
+void linear_forward_team(float *out, const float *inp, const linear_w *lw, int n, linear_act act);
+
 #endif

@@ -37,6 +37,10 @@ void layernorm_forward_naive(float *out, const float *inp, const float *g, const
  * If pre is not NULL the sum before normalisation is stored there (for backward). */
 void residual_layernorm_forward(float *out, float *pre, float *mean, float *rstd, const float *y, const float *res,
                                 const float *g, const float *b, int n, int d, float eps);
+/* Team variant (out = LN(y + res), nothing kept for backward): called by every thread of an
+ * enclosing parallel region, returns after a barrier; same result as the above. */
+void residual_layernorm_forward_team(float *out, const float *y, const float *res, const float *g, const float *b,
+                                     int n, int d, float eps);
 
 /* Exact erf GELU: 0.5 x (1 + erf(x / sqrt 2)), in place on x (n). */
 void gelu_forward(float *x, size_t n);
@@ -58,6 +62,11 @@ float gelu_naive(float x); /* with libm erff */
  * Runs one (sequence, head) pair per OpenMP task; never computes a padding position. */
 void attention_forward(float *ctx, float *probs, const size_t *prob_off, const float *qkv, const int *off,
                        int n_seq, int d, int n_heads, float scale, const float *key_logmask, float *scratch);
+/* Team variant: called by every thread of an enclosing parallel region with the same
+ * arguments (scratch holding max_n^2 floats per thread of that region); returns after a
+ * barrier; same result as attention_forward. */
+void attention_forward_team(float *ctx, float *probs, const size_t *prob_off, const float *qkv, const int *off,
+                            int n_seq, int d, int n_heads, float scale, const float *key_logmask, float *scratch);
 /* The same with plain loops (reference twin); probs as above, may be NULL. */
 void attention_forward_naive(float *ctx, float *probs, const size_t *prob_off, const float *qkv, const int *off,
                              int n_seq, int d, int n_heads, float scale, const float *key_logmask);
