@@ -99,7 +99,7 @@ PRETRAIN_ARGS ?= --config small --epochs 12 --batch-tokens 4096
 FT_ARGS_sst2          := --epochs 3 --max-len 128 --lr 3e-4
 FT_ARGS_agnews        := --epochs 5 --max-len 128 --lr 3e-4
 FT_ARGS_hatexplain    := --epochs 5 --max-len 128 --lr 3e-4
-FT_ARGS_eraser_movies := --epochs 6 --max-len 512 --batch 16 --lr 1e-4
+FT_ARGS_eraser_movies := --epochs 10 --max-len 512 --batch 16 --lr 1e-4
 FT_DATASETS := sst2 agnews hatexplain eraser_movies
 # Where each fine-tune starts: the pretrained backbone, except the movie reviews, which start
 # from the SST-2 classifier (an intermediate task of the same domain: 1,600 long reviews are
