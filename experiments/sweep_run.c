@@ -942,11 +942,16 @@ int sweep_emit_make(sweep_ctx *x, FILE *out, const char *recipes_dir) {
         if (!delegated) fprintf(out, "\n\t@rm -f %s/.built", m->path);
         fprintf(out, "\n\t@mkdir -p %s\n\t", slash ? parent : ".");
         free(parent);
+        /* a build's progress and log go to PATH/log.txt, kept with the model; on failure
+         * its last lines are shown */
+        if (!delegated) fprintf(out, "@mkdir -p %s\n\t@echo 'building %s (log: %s/log.txt)'\n\t", m->path, m->path, m->path);
         fwrite(cmd, 1, env_len, out);
         cmd += env_len;
         if (!strncmp(cmd, "adapler ", 8) || !strcmp(cmd, "adapler")) fputs("$(ADAPLER)", out), cmd += 7;
         else if (delegated) fputs("$(MAKE)", out), cmd += 4;
         make_escape(out, cmd);
+        if (!delegated)
+            fprintf(out, " 2> %s/log.txt || { tail -n 5 %s/log.txt >&2; exit 1; }", m->path, m->path);
         if (delegated)
             fprintf(out, "\n\t@if ! cmp -s %s $@ || [ %s/model.safetensors -nt $@ ]; then cp %s $@; fi\n", rf, m->path, rf);
         else

@@ -479,3 +479,34 @@ TEST(sweep_jobs_share_out_one_long_group) {
     CHECK(test_sh("%s sweep %s --db %s --jobs %ld --threads-per-job 1", bin(), path, db, cores + 1) == 2);
     CHECK(strstr(test_sh_output(), "oversubscribe") != NULL);
 }
+
+/* A model built by the generated makefile leaves its stderr in PATH/log.txt; when the build
+ * fails, make fails and shows the log's last lines. */
+TEST(sweep_generated_makefile_keeps_build_logs) {
+    const char *d = test_tmpdir();
+    char path[4200], text[4096], sh[4096];
+    REQUIRE(make_model(d, "") == 0);
+    snprintf(text, sizeof text, "%s/build.sh", d);
+    snprintf(sh, sizeof sh,
+             "#!/bin/sh\n# build.sh OUT OK: copy the model into OUT, or fail\n"
+             "echo 'epoch 1: loss 0.5' >&2\n"
+             "[ \"$2\" = ok ] || { echo 'train: data/x.tsv:3: expected 2 fields' >&2; exit 1; }\n"
+             "cp %s/m/* \"$1\"/\n",
+             d);
+    write_file(text, sh);
+    snprintf(path, sizeof path, "%s/s.sweep", d);
+    snprintf(text, sizeof text,
+             "model a %s/models/a : sh %s/build.sh {out} ok\nmodel b %s/models/b : sh %s/build.sh {out} fail\n"
+             "run planted a none\nrun planted b none\n",
+             d, d, d, d);
+    write_file(path, text);
+    REQUIRE(test_sh("%s sweep %s --emit make --out %s/s.mk --recipes %s/recipes", bin(), path, d, d) == 0);
+    REQUIRE(test_sh("make -s -f %s/s.mk %s/models/a/.built 2>&1", d, d) == 0);
+    snprintf(text, sizeof text, "%s/models/a/log.txt", d);
+    CHECK_INT(count_lines(text, "epoch 1: loss 0.5"), 1);
+    CHECK(test_sh("make -s -f %s/s.mk %s/models/b/.built 2>&1", d, d) != 0);
+    CHECK_MSG(strstr(test_sh_output(), "data/x.tsv:3: expected 2 fields") != NULL, "the failure's log is not shown: %s",
+              test_sh_output());
+    snprintf(text, sizeof text, "%s/models/b/.built", d);
+    CHECK(access(text, F_OK) != 0); /* no stamp for a failed build */
+}
