@@ -71,8 +71,7 @@ def forward_seq(cfg, W, ids, label, a, P, tok0, stats):
             s_sorted = [float(sig[i]) for i in order]
             for k in range(n - 1):
                 gap = abs(s_sorted[k] - s_sorted[k + 1]) / max(abs(s_sorted[k]), 1e-30)
-                if gap > 1e-12:  # a tie to float64 rounding is two rows zeroed by r = 0 (identical
-                    stats["margin"] = min(stats["margin"], gap)  # from then on): their order changes nothing
+                stats["margin"] = min(stats["margin"], gap)
             rank = [0] * n
             for k, i in enumerate(order):
                 rank[i] = k
@@ -117,7 +116,12 @@ def main():
     P, out = {}, {}
     if a.mode == "power":
         r = rng.uniform(0.0, 1.0, (L, a.max_len))
-        r[:, ::7] = 0.0  # some exactly 0: |r| has no gradient there (Keras' L1 via tf.abs)
+        # some exactly 0, in the last layer only: |r| has no gradient there (Keras' L1 via
+        # tf.abs). Not before it: rows zeroed at layer l are identical at layer l+1, so they tie
+        # in significance, float32 rounding (which differs between BLAS kernels) orders them, and
+        # although the forward does not change, each takes the other's r[l+1][rank] and so the
+        # other's share of d loss / d r[l][k].
+        r[-1, ::7] = 0.0
         P["r"] = torch.tensor(r, requires_grad=True)
         out["r"] = r.astype(np.float32)
     elif a.mode == "ltp":

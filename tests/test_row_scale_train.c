@@ -34,12 +34,15 @@ static float *fixture(const st_file *f, const char *name, int64_t n) {
 /* Relative error of a gradient: max |got - want| / max(max |want|, 1e-4); returns it. */
 static double check_grad(const char *name, const float *got, const float *want, size_t n, double tol) {
     double num = 0, den = 1e-4;
+    size_t worst = 0;
     for (size_t i = 0; i < n; i++) {
-        num = fmax(num, fabs((double)got[i] - want[i]));
+        double e = fabs((double)got[i] - want[i]);
+        if (e > num) num = e, worst = i;
         den = fmax(den, fabs((double)want[i]));
     }
     if (!(num / den <= tol))
-        test_fail(__FILE__, __LINE__, "%s: relative error %.3g (max abs %.3g, scale %.3g)", name, num / den, num, den);
+        test_fail(__FILE__, __LINE__, "%s: relative error %.3g at [%zu] (%.6g, want %.6g; scale %.3g)", name, num / den,
+                  worst, (double)got[worst], (double)want[worst], den);
     else if (test_verbose())
         fprintf(stderr, "    %-60s rel err %.2e\n", name, num / den);
     return num / den;
@@ -247,7 +250,7 @@ TEST(row_scale_hooks_match_pytorch) {
 TEST(power_soft_extract_gradients_match_pytorch) {
     /* the data seeds give fixtures whose significance values are 5e-5 (relative) or more
      * apart, so float32 ranks cannot differ from float64's (r has exact zeros, see the reference) */
-    row_scale_case(MODE_POWER, M3 " --seed 52", "1,5,17,33", "--lambda 1e-3 --max-len 48 --seed 7");
+    row_scale_case(MODE_POWER, M3 " --seed 52", "1,5,17,33", "--lambda 1e-3 --max-len 48 --seed 12");
     row_scale_case(MODE_POWER, "--layers 2 --hidden 32 --heads 4 --inter 64 --seed 53", "2,9,30",
                    "--lambda 0.02 --max-len 48 --seed 11");
 }
