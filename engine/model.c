@@ -226,21 +226,20 @@ int bert_model_load(bert_model *m, const char *dir, int flags, st_file *st_out) 
     bert_param *ps;
     int n = bert_param_list(&m->cfg, &m->w, &ps);
     int rc = ADP_OK;
-    /* random values stay for an optional head the checkpoint lacks (the whole model drawn as
-     * bert_model_init_random(m, 0) does, so such a head is the same whatever else is read);
-     * a checkpoint with every tensor skips the draw, a tenth of a short eval's time */
-    for (int i = 0; i < n; i++)
-        if (!bert_find_tensor(&st, ps[i].name)) {
-            bert_model_init_random(m, 0);
-            break;
-        }
-    int found_group[3] = {0, 0, 0}, total_group[3] = {0, 0, 0};
-    for (int i = 0; i < n; i++) total_group[ps[i].group]++;
+    /* each tensor looked up once; random values stay for an optional head the checkpoint
+     * lacks (the whole model drawn as bert_model_init_random(m, 0) does, so such a head is the
+     * same whatever else is read); a checkpoint with every tensor skips the draw */
+    const st_tensor **found = callocCheck((size_t)(n ? n : 1), sizeof *found);
+    int found_group[3] = {0, 0, 0}, missing = 0;
+    for (int i = 0; i < n; i++) {
+        found[i] = bert_find_tensor(&st, ps[i].name);
+        if (found[i]) found_group[ps[i].group]++;
+        else missing = 1;
+    }
+    if (missing) bert_model_init_random(m, 0);
     for (int i = 0; i < n && rc == ADP_OK; i++) {
-        const st_tensor *t = bert_find_tensor(&st, ps[i].name);
-        if (!t) continue;
-        found_group[ps[i].group]++;
-        rc = st_read_f32(&st, t, ps[i].ptr, ps[i].shape, ps[i].ndim);
+        if (!found[i]) continue;
+        rc = st_read_f32(&st, found[i], ps[i].ptr, ps[i].shape, ps[i].ndim);
         if (rc) {
             char msg[1024];
             snprintf(msg, sizeof msg, "%s", adp_errmsg());
@@ -250,11 +249,11 @@ int bert_model_load(bert_model *m, const char *dir, int flags, st_file *st_out) 
     for (int i = 0; i < n && rc == ADP_OK; i++) {
         param_group g = ps[i].group;
         int optional = g != PARAM_CORE && (flags & BERT_LOAD_HEAD_OPTIONAL) && found_group[g] == 0;
-        if (!optional && !bert_find_tensor(&st, ps[i].name))
+        if (!optional && !found[i])
             rc = adp_seterr("%s: missing tensor '%s'%s", path, ps[i].name,
                             found_group[g] ? "" : g == PARAM_CORE ? "" : " (a backbone without a classification head?)");
     }
-    (void)total_group;
+    free(found);
     free(ps);
     if (rc == ADP_OK) {
         bert_model_pack(m);
