@@ -91,7 +91,10 @@ clean:
 # backbone with MLM on the datasets' train text; `make models/DATASET-small` fine-tunes it on
 # DATASET; `make models/DATASET-small-scratch` trains the same shape from random weights with
 # the same vocabulary.  A run is done when its pretrain.json / train.json exists. ----
+NPROC         := $(shell nproc 2>/dev/null || echo 1)
 TRAIN_THREADS ?= 2
+# The backbone's pretraining runs alone (every model waits for it): every core.
+PRETRAIN_THREADS ?= $(NPROC)
 # Passive OpenMP waiting: on a shared machine, threads spinning at barriers while a peer is
 # descheduled made training 3x slower; results do not change (static schedules).
 TRAIN_NICE    ?= OMP_WAIT_POLICY=PASSIVE nice -n 10
@@ -113,7 +116,7 @@ ft_init = $(or $(FT_INIT_$(1)),models/small-pretrained)
 models/small-pretrained: models/small-pretrained/pretrain.json
 models/small-pretrained/pretrain.json: | $(BINDIR)/adapler
 	@mkdir -p $(@D)
-	$(TRAIN_NICE) $(BINDIR)/adapler pretrain --out $(@D) $(PRETRAIN_ARGS) --threads $(TRAIN_THREADS) 2> $(@D)/log.txt
+	$(TRAIN_NICE) $(BINDIR)/adapler pretrain --out $(@D) $(PRETRAIN_ARGS) --threads $(PRETRAIN_THREADS) 2> $(@D)/log.txt
 
 $(FT_DATASETS:%=models/%-small): models/%-small: models/%-small/train.json
 models/%-small/train.json: models/small-pretrained/pretrain.json | $(BINDIR)/adapler
@@ -146,12 +149,19 @@ DB          ?= results/results.db
 JOBS        ?= 2
 SWEEP_FLAGS ?=
 FIGDIR      ?= plots/out
+# A sweep's models build $(JOBS) at a time, each on cores / JOBS threads (OMP_NUM_THREADS
+# for `adapler train`, TRAIN_THREADS for the fine-tunes above), waiting passively: two
+# one-thread trainings side by side use 2 cores better than one two-thread training after
+# the other, and threads spinning while a peer is descheduled waste them.  Models that
+# another make builds (the fine-tunes) run one after another (adapler sweep --emit make).
+BUILD_THREADS ?= $(shell n=$$(( $(NPROC) / $(JOBS) )); [ $$n -gt 0 ] && echo $$n || echo 1)
 .PHONY: sweep paper figures
 sweep: $(BINDIR)/adapler
 	@mkdir -p $(BUILD)/sweeps $(dir $(DB))
 	$(BINDIR)/adapler sweep experiments/$(SWEEP).sweep $(SWEEP_FLAGS) --emit make \
 		--out $(BUILD)/sweeps/$(SWEEP).mk --recipes $(BUILD)/sweeps/recipes
-	$(MAKE) -f $(BUILD)/sweeps/$(SWEEP).mk ADAPLER=$(abspath $(BINDIR)/adapler) models
+	OMP_NUM_THREADS=$(BUILD_THREADS) OMP_WAIT_POLICY=PASSIVE $(MAKE) -j$(JOBS) -f $(BUILD)/sweeps/$(SWEEP).mk \
+		ADAPLER=$(abspath $(BINDIR)/adapler) TRAIN_THREADS=$(BUILD_THREADS) models
 	$(BINDIR)/adapler sweep experiments/$(SWEEP).sweep --jobs $(JOBS) --db $(DB) $(SWEEP_FLAGS)
 
 paper: $(BINDIR)/adapler

@@ -894,6 +894,7 @@ int sweep_emit_make(sweep_ctx *x, FILE *out, const char *recipes_dir) {
     for (int i = 0; i < p->n_models; i++)
         fprintf(out, " %s/%s", p->models[i].path, p->models[i].recipe ? ".built" : "config.json");
     fprintf(out, "\n");
+    const char *prev_delegated = NULL; /* path of the last model built by another make */
     for (int i = 0; i < p->n_models; i++) {
         const sweep_model_inst *m = &p->models[i];
         fprintf(out, "\n# %s (%s:%d)\n", m->name, m->file, m->line);
@@ -936,7 +937,15 @@ int sweep_emit_make(sweep_ctx *x, FILE *out, const char *recipes_dir) {
             const sweep_model_inst *dep = &p->models[m->deps[d]];
             fprintf(out, " %s/%s", dep->path, dep->recipe ? ".built" : "config.json");
         }
-        if (delegated) fprintf(out, " FORCE");
+        /* Models built by another make run one after another (an order-only chain): under
+         * make -j those makes would otherwise run at once and, knowing nothing of each
+         * other, build a prerequisite they share (the pretrained backbone) twice, into the
+         * same directory.  Models this file builds itself still run in parallel. */
+        if (delegated) {
+            fprintf(out, " FORCE");
+            if (prev_delegated) fprintf(out, " | %s/.built", prev_delegated);
+            prev_delegated = m->path;
+        }
         char *parent = strdupCheck(m->path), *slash = strrchr(parent, '/');
         if (slash && slash != parent) *slash = 0;
         if (!delegated) fprintf(out, "\n\t@rm -f %s/.built", m->path);

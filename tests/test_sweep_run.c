@@ -347,6 +347,37 @@ TEST(sweep_generated_makefile_rebuilds_only_what_changed) {
 
 static cJSON *parse_line(const char *s) { return cJSON_Parse(s); }
 
+/* Under make -j, models built by other makes run one at a time: two fine-tunes that start
+ * from one backbone must not both build it (they would train it twice, into one directory). */
+TEST(sweep_generated_makefile_builds_a_shared_prerequisite_once_under_make_j) {
+    const char *d = test_tmpdir();
+    char path[4200], text[8192], log[4200], inner[4200];
+    REQUIRE(make_model(d, "") == 0);
+    snprintf(log, sizeof log, "%s/log", d);
+    snprintf(path, sizeof path, "%s/build.sh", d);
+    snprintf(text, sizeof text, "#!/bin/sh\nsleep 1\nrm -rf \"$2\"\ncp -r %s/m \"$2\"\necho \"built $1\" >> %s\n", d, log);
+    write_file(path, text);
+    snprintf(inner, sizeof inner, "%s/inner.mk", d);
+    snprintf(text, sizeof text,
+             "%s/models/base/model.safetensors:\n\tsh %s/build.sh base %s/models/base\n"
+             "%s/models/c1/model.safetensors: %s/models/base/model.safetensors\n\tsh %s/build.sh c1 %s/models/c1\n"
+             "%s/models/c2/model.safetensors: %s/models/base/model.safetensors\n\tsh %s/build.sh c2 %s/models/c2\n",
+             d, d, d, d, d, d, d, d, d, d, d);
+    write_file(inner, text);
+    snprintf(path, sizeof path, "%s/s.sweep", d);
+    snprintf(text, sizeof text,
+             "model c1 %s/models/c1 : make -s -f %s %s/models/c1/model.safetensors\n"
+             "model c2 %s/models/c2 : make -s -f %s %s/models/c2/model.safetensors\n"
+             "run planted c1 none\nrun planted c2 none\n",
+             d, inner, d, d, inner, d);
+    write_file(path, text);
+    REQUIRE(test_sh("%s sweep %s --emit make --out %s/s.mk --recipes %s/recipes && make -s -j2 -f %s/s.mk models",
+                    bin(), path, d, d, d) == 0);
+    CHECK_INT(count_lines(log, "built base"), 1);
+    CHECK_INT(count_lines(log, "built c1"), 1);
+    CHECK_INT(count_lines(log, "built c2"), 1);
+}
+
 TEST(sweep_eval_knob_list_equals_single_runs) {
     const char *d = test_tmpdir();
     REQUIRE(test_python("ref_bert.py", "make --out %s/m --adapler --labels 2 --layers 3 --hidden 64 --heads 4 --inter 128", d) == 0);
