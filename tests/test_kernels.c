@@ -1,5 +1,6 @@
 /* test_kernels.c: each hot kernel against its plain twin, and the fast exp/erf against libm. */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,21 +66,21 @@ TEST(kernel_layernorm_matches_naive) {
     free(x), free(y), free(res), free(out), free(want), free(sum), free(g), free(b), free(bias);
 }
 
-TEST(kernel_attention_matches_naive_packed) {
-    const int d = 48, A = 3, n_seq = 5;
-    int lens[5] = {1, 2, 17, 64, 5};
-    int off[6] = {0};
-    for (int s = 0; s < n_seq; s++) off[s + 1] = off[s] + lens[s];
+/* attention_forward against the float64 naive twin on one packed batch of the given lengths,
+ * with and without a key log-mask and kept probabilities. */
+static void attention_case(int d, int A, const int *lens, int n_seq) {
+    int off[16] = {0}, max_n = 0;
+    for (int s = 0; s < n_seq; s++) off[s + 1] = off[s] + lens[s], max_n = lens[s] > max_n ? lens[s] : max_n;
     int T = off[n_seq];
     unsigned st = 11;
     float *qkv = mallocCheck(sizeof(float) * T * 3 * d), *mask = mallocCheck(sizeof(float) * T);
     for (int i = 0; i < T * 3 * d; i++) qkv[i] = 0.7f * test_randf(&st);
     for (int t = 0; t < T; t++) mask[t] = t % 3 == 0 ? -3.0f * (1 + test_randf(&st)) : 0.0f;
-    size_t prob_off[5], np = 0;
+    size_t prob_off[16], np = 0;
     for (int s = 0; s < n_seq; s++) prob_off[s] = np, np += (size_t)A * lens[s] * lens[s];
     float *ctx = mallocCheck(sizeof(float) * T * d), *want = mallocCheck(sizeof(float) * T * d);
     float *p = mallocCheck(sizeof(float) * np), *pw = mallocCheck(sizeof(float) * np);
-    float *scratch = mallocCheck(sizeof(float) * 64 * 64 * 64);
+    float *scratch = mallocCheck(sizeof(float) * (size_t)omp_get_max_threads() * max_n * max_n);
     for (int masked = 0; masked < 2; masked++) {
         attention_forward_naive(want, pw, prob_off, qkv, off, n_seq, d, A, 0.25f, masked ? mask : NULL);
         attention_forward(ctx, NULL, prob_off, qkv, off, n_seq, d, A, 0.25f, masked ? mask : NULL, scratch);
@@ -97,6 +98,26 @@ TEST(kernel_attention_matches_naive_packed) {
             CHECK_NEAR(sum, 1.0, 1e-5);
         }
     free(qkv), free(mask), free(ctx), free(want), free(p), free(pw), free(scratch);
+}
+
+/* Head sizes 16, 64 and 128 (two 64-column blocks) and 40 (a masked tail); lengths around
+ * the kernel's 16-key vectors, 4-query blocks and 48-key chunks. */
+static void attention_cases(void) {
+    const int a[] = {1, 2, 17, 64, 5}, b[] = {3, 16, 47, 48, 49, 100, 4}, c[] = {1, 31, 97, 130};
+    attention_case(48, 3, a, 5);
+    attention_case(256, 4, b, 7);
+    attention_case(256, 2, c, 4);
+    attention_case(120, 3, b, 7);
+}
+
+TEST(kernel_attention_matches_naive_packed) { attention_cases(); }
+
+/* The same on the portable path (loops up to 48 tokens, cblas_sgemm above): what CPUs
+ * without AVX-512, and ADAPLER_GEMM=blas, run. */
+TEST(kernel_attention_portable_path_matches_naive) {
+    setenv("ADAPLER_GEMM", "blas", 1);
+    REQUIRE(!gemm_packed_enabled());
+    attention_cases();
 }
 
 /* linear_forward on every path (packed kernel, sgemm) and awkward sizes: rows not a
