@@ -207,7 +207,8 @@ TEST(predict_with_adapler_reports_positions_per_layer) {
 
 /* bert_forward runs each layer's ops in one parallel region when it can (engine/bert.c);
  * ADAPLER_TEAM=0 runs them one region per op.  Both must give the same bytes: dense, pruned
- * at layer input, pruned after attention (attention probabilities kept), and on one thread. */
+ * at layer input, pruned after attention (attention probabilities kept), on one thread, in
+ * short batches and in batches of several hundred tokens. */
 TEST(predict_team_regions_change_nothing) {
     const char *dir = test_tmpdir();
     REQUIRE(test_python("ref_bert.py", "make --out %s/m --layers 3 --hidden 64 --heads 4 --inter 128 --seed 5", dir) == 0);
@@ -216,7 +217,7 @@ TEST(predict_team_regions_change_nothing) {
     FILE *f = fopen(path, "w");
     REQUIRE(f);
     unsigned st = 9;
-    int lens[] = {1, 3, 17, 40, 64, 100, 9, 2};
+    int lens[] = {1, 3, 17, 40, 64, 100, 9, 2, 150, 60};
     for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
         fprintf(f, "{\"input_ids\": [2");
         for (int i = 1; i < lens[k]; i++) fprintf(f, ", %u", 5 + test_rand(&st) % 90);
@@ -226,15 +227,16 @@ TEST(predict_team_regions_change_nothing) {
     const char *methods[] = {"--method none", "--method schedule --schedule 1:0.5,2:0.5",
                              "--method power --retention 0.8,0.6,0.4", "--method ltp --final-threshold 0.02"};
     for (size_t k = 0; k < sizeof methods / sizeof methods[0]; k++)
-        for (int threads = 1; threads <= 2; threads++) {
-            REQUIRE(test_sh("%s predict --model %s/m --batch 3 --threads %d %s < %s 2>/dev/null", bin(), dir, threads,
-                            methods[k], path) == 0);
-            char *team = strdupCheck(test_sh_output());
-            REQUIRE(test_sh("ADAPLER_TEAM=0 %s predict --model %s/m --batch 3 --threads %d %s < %s 2>/dev/null", bin(),
-                            dir, threads, methods[k], path) == 0);
-            CHECK_MSG(strcmp(team, test_sh_output()) == 0, "%s, %d threads: output differs with ADAPLER_TEAM=0",
-                      methods[k], threads);
-            CHECK(strlen(team) > 100);
-            free(team);
-        }
+        for (int threads = 1; threads <= 2; threads++)
+            for (int batch = 3; batch <= 8; batch += 5) {
+                REQUIRE(test_sh("%s predict --model %s/m --batch %d --threads %d %s < %s 2>/dev/null", bin(), dir,
+                                batch, threads, methods[k], path) == 0);
+                char *team = strdupCheck(test_sh_output());
+                REQUIRE(test_sh("ADAPLER_TEAM=0 %s predict --model %s/m --batch %d --threads %d %s < %s 2>/dev/null",
+                                bin(), dir, batch, threads, methods[k], path) == 0);
+                CHECK_MSG(strcmp(team, test_sh_output()) == 0,
+                          "%s, batch %d, %d threads: output differs with ADAPLER_TEAM=0", methods[k], batch, threads);
+                CHECK(strlen(team) > 100);
+                free(team);
+            }
 }
