@@ -148,7 +148,10 @@ static void gemm_packed_for(float *out, const float *inp, const linear_w *lw, in
 
 static void gemm_packed_run(float *out, const float *inp, const linear_w *lw, int n, linear_act act) {
     const int threads = omp_get_max_threads();
-#pragma omp parallel if ((size_t)n * lw->in * lw->out > 200000 || (size_t)lw->in * lw->out >= 65536)
+    /* one (tile, panel) pair (AdapLeR's 32-wide predictor on up to 48 rows) leaves every
+     * thread but one idle: no region then */
+    const int panels = (lw->out + GEMM_PANEL - 1) / GEMM_PANEL, pairs = panels * ((n + 47) / 48);
+#pragma omp parallel if (pairs > 1 && ((size_t)n * lw->in * lw->out > 200000 || (size_t)lw->in * lw->out >= 65536))
     gemm_packed_for(out, inp, lw, n, act, threads);
 }
 #endif
