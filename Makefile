@@ -4,7 +4,7 @@
 CC      ?= gcc
 BLASDIR := /usr/lib/x86_64-linux-gnu/openblas-openmp
 PKGS    := libcjson libutf8proc sqlite3
-CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -O3 -g -fopenmp -Wall -Wextra -Wshadow -Wno-unused-parameter -Wno-format-truncation \
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -O3 -fno-math-errno -g -fopenmp -Wall -Wextra -Wshadow -Wno-unused-parameter -Wno-format-truncation \
 	-Iengine -I. -I/usr/include/x86_64-linux-gnu/openblas-openmp \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  := -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas \

@@ -2,9 +2,11 @@
 #include "optim.h"
 
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 #include "common.h"
+#include "ops.h"
 
 void adamw_init(adamw *o, float beta1, float beta2, float eps, float weight_decay) {
     memset(o, 0, sizeof *o);
@@ -54,6 +56,21 @@ void adamw_ready(adamw *o) {
     }
 }
 
+/* The update of n consecutive parameters, vectorised for the best ISA at load time: it
+ * streams four arrays the size of the model every step, which for short-text fine-tuning
+ * (steps of a few hundred tokens) was a third of the training time. */
+ADP_HOT static void adamw_range(float *restrict w, float *restrict m, float *restrict v, const float *restrict g,
+                                long n, float decay, float b1, float b2, float ss, float bc2_sqrt, float eps) {
+#pragma omp simd
+    for (long k = 0; k < n; k++) {
+        float wk = w[k] * decay;
+        float mk = m[k] * b1 + g[k] * (1.0f - b1);
+        float vk = v[k] * b2 + g[k] * g[k] * (1.0f - b2);
+        m[k] = mk, v[k] = vk;
+        w[k] = wk - ss * (mk / (sqrtf(vk) / bc2_sqrt + eps));
+    }
+}
+
 void adamw_step(adamw *o, float lr) {
     adamw_ready(o);
     o->step++;
@@ -63,20 +80,14 @@ void adamw_step(adamw *o, float lr) {
     /* one parallel region for all tensors (each thread takes its static share of every
      * tensor, no barrier in between): ~100 tensors would otherwise be ~100 fork/joins */
 #pragma omp parallel if (o->n_elems > 65536)
-    for (int i = 0; i < o->n; i++) {
-        opt_tensor *t = &o->t[i];
-        const float tlr = lr * t->lr_scale, ss = step_size * t->lr_scale;
-        const float decay = t->no_decay ? 1.0f : 1.0f - tlr * o->weight_decay;
-        float *w = t->w, *m = t->m, *v = t->v;
-        const float *g = t->g;
-        const long n = (long)t->n;
-#pragma omp for simd schedule(static) nowait
-        for (long k = 0; k < n; k++) {
-            float wk = w[k] * decay;
-            float mk = m[k] * b1 + g[k] * (1.0f - b1);
-            float vk = v[k] * b2 + g[k] * g[k] * (1.0f - b2);
-            m[k] = mk, v[k] = vk;
-            w[k] = wk - ss * (mk / (sqrtf(vk) / bc2_sqrt + eps));
+    {
+        const long nt = omp_get_num_threads(), id = omp_get_thread_num();
+        for (int i = 0; i < o->n; i++) {
+            opt_tensor *t = &o->t[i];
+            const float tlr = lr * t->lr_scale, ss = step_size * t->lr_scale;
+            const float decay = t->no_decay ? 1.0f : 1.0f - tlr * o->weight_decay;
+            const long n = (long)t->n, k0 = n * id / nt, k1 = n * (id + 1) / nt;
+            adamw_range(t->w + k0, t->m + k0, t->v + k0, t->g + k0, k1 - k0, decay, b1, b2, ss, bc2_sqrt, eps);
         }
     }
 }
@@ -88,6 +99,15 @@ void adamw_free(adamw *o) {
 }
 
 #define NORM_BLOCK 16384
+
+/* Sum of squares of n floats in double, in a fixed order of vector lanes (the same on every
+ * run and thread count; the scalar loop it replaces ran at a twentieth of the speed). */
+ADP_HOT static double sum_squares(const float *g, long n) {
+    double acc = 0.0;
+#pragma omp simd reduction(+ : acc)
+    for (long k = 0; k < n; k++) acc += (double)g[k] * g[k];
+    return acc;
+}
 
 double grad_global_norm(const adamw *o) {
     /* fixed blocks of every tensor, summed in order: the result does not depend on threads */
@@ -104,9 +124,7 @@ double grad_global_norm(const adamw *o) {
 #pragma omp for schedule(static) nowait
             for (long b = 0; b < blocks; b++) {
                 size_t k0 = (size_t)b * NORM_BLOCK, k1 = ADP_MIN(n, k0 + NORM_BLOCK);
-                double acc = 0.0;
-                for (size_t k = k0; k < k1; k++) acc += (double)g[k] * g[k];
-                part[first + b] = acc;
+                part[first + b] = sum_squares(g + k0, (long)(k1 - k0));
             }
             first += blocks;
         }
