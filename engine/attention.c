@@ -279,9 +279,9 @@ static void attend_one(float *ctx, float *S, const float *qkv, int r0, int n, in
  * its own per_thread floats of scratch. */
 static void attention_for(float *ctx, float *probs, const size_t *prob_off, const float *qkv, const int *off,
                           int n_seq, int d, int n_heads, float scale, const float *key_logmask, float *scratch,
-                          size_t per_thread) {
+                          size_t per_thread, adp_barrier *bar) {
     const int dh = d / n_heads, pairs = n_seq * n_heads;
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(dynamic, 1) nowait
     for (int p = 0; p < pairs; p++) {
         int s = p / n_heads, h = p % n_heads;
         int r0 = off[s], n = off[s + 1] - off[s];
@@ -289,6 +289,7 @@ static void attention_for(float *ctx, float *probs, const size_t *prob_off, cons
         float *S = probs ? probs + prob_off[s] + (size_t)h * n * n : scratch + (size_t)omp_get_thread_num() * per_thread;
         attend_one(ctx, S, qkv, r0, n, d, dh, h, scale, key_logmask);
     }
+    adp_team_sync(bar);
 }
 
 void attention_forward(float *ctx, float *probs, const size_t *prob_off, const float *qkv, const int *off,
@@ -304,15 +305,16 @@ void attention_forward(float *ctx, float *probs, const size_t *prob_off, const f
     for (int s = 0; s < n_seq; s++) work += (size_t)(off[s + 1] - off[s]) * (size_t)(off[s + 1] - off[s]);
     work *= (size_t)d;
 #pragma omp parallel if (pairs > 1 && work > 65536)
-    attention_for(ctx, probs, prob_off, qkv, off, n_seq, d, n_heads, scale, key_logmask, scratch, per_thread);
+    attention_for(ctx, probs, prob_off, qkv, off, n_seq, d, n_heads, scale, key_logmask, scratch, per_thread, NULL);
 }
 
 void attention_forward_team(float *ctx, float *probs, const size_t *prob_off, const float *qkv, const int *off,
-                            int n_seq, int d, int n_heads, float scale, const float *key_logmask, float *scratch) {
+                            int n_seq, int d, int n_heads, float scale, const float *key_logmask, float *scratch,
+                            adp_barrier *bar) {
     int max_n = 0;
     for (int s = 0; s < n_seq; s++) max_n = off[s + 1] - off[s] > max_n ? off[s + 1] - off[s] : max_n;
     attention_for(ctx, probs, prob_off, qkv, off, n_seq, d, n_heads, scale, key_logmask, scratch,
-                  (size_t)max_n * max_n);
+                  (size_t)max_n * max_n, bar);
 }
 
 void attention_forward_naive(float *ctx, float *probs, const size_t *prob_off, const float *qkv, const int *off,

@@ -24,7 +24,10 @@
 #include "gemm.h"
 #include "ops.h"
 
-void bert_ctx_init(bert_ctx *c) { memset(c, 0, sizeof *c); }
+void bert_ctx_init(bert_ctx *c) {
+    memset(c, 0, sizeof *c);
+    adp_barrier_init(&c->bar);
+}
 
 void bert_ctx_free(bert_ctx *c) {
     free(c->x), free(c->x_alt), free(c->y), free(c->qkv), free(c->ctxv), free(c->ffn), free(c->scratch);
@@ -32,6 +35,7 @@ void bert_ctx_free(bert_ctx *c) {
     free(c->off), free(c->off_alt), free(c->orig_len), free(c->prob_off), free(c->keep);
     free(c->logits), free(c->layer_tokens), free(c->ffn_tokens), free(c->drop_stage), free(c->flops);
     memset(c, 0, sizeof *c);
+    adp_barrier_init(&c->bar);
 }
 
 #define GROW(ptr, n) ((ptr) = (free(ptr), alignedCheck(sizeof(*(ptr)) * (size_t)(n))))
@@ -181,25 +185,28 @@ int bert_forward(bert_ctx *c, const bert_model *m, const bert_batch *b, const be
             probs = c->probs;
         }
         /* With packed weights and several threads, the ops of a block run in one parallel
-         * region, each op ending at a barrier (0.55 us here) instead of a fork/join (1.3 us):
-         * at batch 1 a layer has seven ops and a pruned sequence few tokens.  The whole layer
+         * region, each op ending at a barrier instead of a fork/join: at batch 1 a layer has
+         * seven ops and a pruned sequence few tokens.  The barrier is our spinning one
+         * (barrier.h: 0.3 us for two threads here, OpenMP's 1.5 us) unless OpenMP waits
+         * passively.  The whole layer
          * is one region when nothing happens between its two blocks.  Same results. */
         const int team = layer_team_ok(m, l);
         const int merged = team && want_mid == PRUNE_SKIP;
+        adp_barrier *bar = adp_team_barrier(&c->bar);
 
         /* attention block (and, merged, the feed-forward block) */
         if (team) {
 #pragma omp parallel
             {
-                linear_forward_team(c->qkv, x, &lin->qkv, T, ACT_NONE);
+                linear_forward_team(c->qkv, x, &lin->qkv, T, ACT_NONE, bar);
                 attention_forward_team(c->ctxv, probs, c->prob_off, c->qkv, c->off, n_seq, H, cfg->heads, scale, NULL,
-                                       c->scratch);
-                linear_forward_team(c->y, c->ctxv, &lin->o, T, ACT_NONE);
-                residual_layernorm_forward_team(x, c->y, x, w->ln1_g, w->ln1_b, T, H, cfg->ln_eps);
+                                       c->scratch, bar);
+                linear_forward_team(c->y, c->ctxv, &lin->o, T, ACT_NONE, bar);
+                residual_layernorm_forward_team(x, c->y, x, w->ln1_g, w->ln1_b, T, H, cfg->ln_eps, bar);
                 if (merged) {
-                    linear_forward_team(c->ffn, x, &lin->ffn1, T, ACT_GELU);
-                    linear_forward_team(c->y, c->ffn, &lin->ffn2, T, ACT_NONE);
-                    residual_layernorm_forward_team(x, c->y, x, w->ln2_g, w->ln2_b, T, H, cfg->ln_eps);
+                    linear_forward_team(c->ffn, x, &lin->ffn1, T, ACT_GELU, bar);
+                    linear_forward_team(c->y, c->ffn, &lin->ffn2, T, ACT_NONE, bar);
+                    residual_layernorm_forward_team(x, c->y, x, w->ln2_g, w->ln2_b, T, H, cfg->ln_eps, bar);
                 }
             }
         } else {
@@ -222,9 +229,9 @@ int bert_forward(bert_ctx *c, const bert_model *m, const bert_batch *b, const be
         } else if (team) {
 #pragma omp parallel
             {
-                linear_forward_team(c->ffn, x, &lin->ffn1, T, ACT_GELU);
-                linear_forward_team(c->y, c->ffn, &lin->ffn2, T, ACT_NONE);
-                residual_layernorm_forward_team(x, c->y, x, w->ln2_g, w->ln2_b, T, H, cfg->ln_eps);
+                linear_forward_team(c->ffn, x, &lin->ffn1, T, ACT_GELU, bar);
+                linear_forward_team(c->y, c->ffn, &lin->ffn2, T, ACT_NONE, bar);
+                residual_layernorm_forward_team(x, c->y, x, w->ln2_g, w->ln2_b, T, H, cfg->ln_eps, bar);
             }
         } else {
             linear_forward(c->ffn, x, &lin->ffn1, T, ACT_GELU);

@@ -3,6 +3,7 @@
 #ifndef ADP_BERT_H
 #define ADP_BERT_H
 
+#include "barrier.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,6 +56,7 @@ typedef struct {
     int *layer_tokens, *ffn_tokens;
     uint8_t *drop_stage;
     double *flops;
+    adp_barrier bar; /* ends each op of a layer's parallel region (engine/barrier.h) */
 } bert_ctx;
 
 void bert_ctx_init(bert_ctx *c);

@@ -13,6 +13,8 @@
 
 #include <stddef.h>
 
+#include "barrier.h"
+
 #define GEMM_PANEL 64 /* output columns per packed panel */
 
 /* A linear layer: weight (out, in) in Hugging Face layout, optional bias (out), and its
@@ -41,9 +43,10 @@ void linear_forward(float *out, const float *inp, const linear_w *lw, int n, lin
 
 /* Team variant, for a sequence of ops inside one parallel region (bert_forward runs a layer
  * that way: one fork/join instead of one per op): every thread of the region calls it with
- * the same arguments; it splits the work and returns after a barrier.  Only for packed
+ * the same arguments; it splits the work and returns after a barrier (bar, see barrier.h, or
+ * OpenMP's when NULL).  Only for packed
  * layers (linear_team_ok); the result is the same as linear_forward's, bit for bit. */
 int linear_team_ok(const linear_w *lw);
-void linear_forward_team(float *out, const float *inp, const linear_w *lw, int n, linear_act act);
+void linear_forward_team(float *out, const float *inp, const linear_w *lw, int n, linear_act act, adp_barrier *bar);
 
 #endif

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "barrier.h"
+
 /* Hot element-wise kernels are compiled for AVX-512, AVX2 and baseline x86-64 and the
  * best one is picked at load time (no -march=native needed). */
 #if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
@@ -38,9 +40,10 @@ void layernorm_forward_naive(float *out, const float *inp, const float *g, const
 void residual_layernorm_forward(float *out, float *pre, float *mean, float *rstd, const float *y, const float *res,
                                 const float *g, const float *b, int n, int d, float eps);
 /* Team variant (out = LN(y + res), nothing kept for backward): called by every thread of an
- * enclosing parallel region, returns after a barrier; same result as the above. */
+ * enclosing parallel region, returns after a barrier (bar, see barrier.h, or OpenMP's when
+ * NULL); same result as the above. */
 void residual_layernorm_forward_team(float *out, const float *y, const float *res, const float *g, const float *b,
-                                     int n, int d, float eps);
+                                     int n, int d, float eps, adp_barrier *bar);
 
 /* Exact erf GELU: 0.5 x (1 + erf(x / sqrt 2)), in place on x (n). */
 void gelu_forward(float *x, size_t n);
@@ -64,9 +67,10 @@ void attention_forward(float *ctx, float *probs, const size_t *prob_off, const f
                        int n_seq, int d, int n_heads, float scale, const float *key_logmask, float *scratch);
 /* Team variant: called by every thread of an enclosing parallel region with the same
  * arguments (scratch holding max_n^2 floats per thread of that region); returns after a
- * barrier; same result as attention_forward. */
+ * barrier (bar, or OpenMP's when NULL); same result as attention_forward. */
 void attention_forward_team(float *ctx, float *probs, const size_t *prob_off, const float *qkv, const int *off,
-                            int n_seq, int d, int n_heads, float scale, const float *key_logmask, float *scratch);
+                            int n_seq, int d, int n_heads, float scale, const float *key_logmask, float *scratch,
+                            adp_barrier *bar);
 /* The same with plain loops (reference twin); probs as above, may be NULL. */
 void attention_forward_naive(float *ctx, float *probs, const size_t *prob_off, const float *qkv, const int *off,
                              int n_seq, int d, int n_heads, float scale, const float *key_logmask);

@@ -194,3 +194,34 @@ TEST(kernel_schedule_rule_counts) {
     float bad[1] = {1.5f};
     CHECK(prune_schedule_create(&ps, 1, bad, PRUNE_AT_INPUT) == ADP_ERR);
 }
+
+/* The team barrier (engine/barrier.h): in each round every thread writes its slot, waits,
+ * checks that it sees every other thread's write of this round, and waits again before the
+ * next round's write.  A barrier that let a thread through early shows up as a stale slot;
+ * two, three and four threads (more than the cores: the yielding path), spinning and
+ * OpenMP's. */
+TEST(kernel_team_barrier_orders_every_write) {
+    for (int threads = 2; threads <= 4; threads++)
+        for (int spin = 0; spin < 2; spin++) {
+            adp_barrier bar;
+            adp_barrier_init(&bar);
+            volatile long slot[4] = {0};
+            long stale = 0;
+            const long rounds = threads <= 2 ? 20000 : 1000; /* more threads than cores: slow rounds */
+#pragma omp parallel num_threads(threads) reduction(+ : stale)
+            {
+                const int me = omp_get_thread_num(), n = omp_get_num_threads();
+                for (long r = 1; r <= rounds; r++) {
+                    slot[me] = r;
+                    adp_team_sync(spin ? &bar : NULL);
+                    for (int u = 0; u < n; u++) stale += slot[u] != r;
+                    adp_team_sync(spin ? &bar : NULL);
+                }
+            }
+            CHECK_MSG(stale == 0, "%d threads, %s barrier: %ld stale reads", threads, spin ? "spinning" : "OpenMP",
+                      stale);
+            if (test_verbose())
+                printf("    %d threads, %s barrier: %ld rounds, %ld stale reads\n", threads,
+                       spin ? "spinning" : "OpenMP", rounds, stale);
+        }
+}
