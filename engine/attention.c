@@ -276,10 +276,11 @@ static void attend_one(float *ctx, float *S, const float *qkv, int r0, int n, in
 
 /* The (sequence, head) loop as an orphaned worksharing loop, dynamically scheduled since
  * lengths differ; each thread of the enclosing region (or the one thread outside any) uses
- * its own per_thread floats of scratch. */
+ * its own per_thread floats of scratch.  With `sync` it ends at a barrier (bar, or OpenMP's
+ * when NULL); without, the caller's region end is the barrier. */
 static void attention_for(float *ctx, float *probs, const size_t *prob_off, const float *qkv, const int *off,
                           int n_seq, int d, int n_heads, float scale, const float *key_logmask, float *scratch,
-                          size_t per_thread, adp_barrier *bar) {
+                          size_t per_thread, int sync, adp_barrier *bar) {
     const int dh = d / n_heads, pairs = n_seq * n_heads;
 #pragma omp for schedule(dynamic, 1) nowait
     for (int p = 0; p < pairs; p++) {
@@ -289,7 +290,7 @@ static void attention_for(float *ctx, float *probs, const size_t *prob_off, cons
         float *S = probs ? probs + prob_off[s] + (size_t)h * n * n : scratch + (size_t)omp_get_thread_num() * per_thread;
         attend_one(ctx, S, qkv, r0, n, d, dh, h, scale, key_logmask);
     }
-    adp_team_sync(bar);
+    if (sync) adp_team_sync(bar);
 }
 
 void attention_forward(float *ctx, float *probs, const size_t *prob_off, const float *qkv, const int *off,
@@ -305,7 +306,7 @@ void attention_forward(float *ctx, float *probs, const size_t *prob_off, const f
     for (int s = 0; s < n_seq; s++) work += (size_t)(off[s + 1] - off[s]) * (size_t)(off[s + 1] - off[s]);
     work *= (size_t)d;
 #pragma omp parallel if (pairs > 1 && work > 65536)
-    attention_for(ctx, probs, prob_off, qkv, off, n_seq, d, n_heads, scale, key_logmask, scratch, per_thread, NULL);
+    attention_for(ctx, probs, prob_off, qkv, off, n_seq, d, n_heads, scale, key_logmask, scratch, per_thread, 0, NULL);
 }
 
 void attention_forward_team(float *ctx, float *probs, const size_t *prob_off, const float *qkv, const int *off,
@@ -314,7 +315,7 @@ void attention_forward_team(float *ctx, float *probs, const size_t *prob_off, co
     int max_n = 0;
     for (int s = 0; s < n_seq; s++) max_n = off[s + 1] - off[s] > max_n ? off[s + 1] - off[s] : max_n;
     attention_for(ctx, probs, prob_off, qkv, off, n_seq, d, n_heads, scale, key_logmask, scratch,
-                  (size_t)max_n * max_n, bar);
+                  (size_t)max_n * max_n, 1, bar);
 }
 
 void attention_forward_naive(float *ctx, float *probs, const size_t *prob_off, const float *qkv, const int *off,

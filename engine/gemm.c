@@ -119,13 +119,14 @@ typedef void (*kernel_fn)(float *, int, const float *const[6], const float *, co
 static const kernel_fn KERNELS[7] = {NULL, kernel_1x64, kernel_2x64, kernel_3x64, kernel_4x64, kernel_5x64, kernel_6x64};
 
 /* The (tile, panel) loop as an orphaned worksharing loop: called by every thread of the
- * enclosing parallel region (or by one thread outside any), ending at a barrier (bar, or
- * OpenMP's when NULL).  Parallel over panels when there are enough of them and few rows (each thread
- * streams its panels once); otherwise over (48-row, panel) tiles, which keeps a tile's rows
- * of X in cache while both threads stay busy.  Every output element is computed the same
+ * enclosing parallel region (or by one thread outside any); with `sync` it ends at a
+ * barrier (bar, or OpenMP's when NULL), without it the caller's region end is the barrier.
+ * Parallel over panels when there are enough of them and few rows (each thread streams its
+ * panels once); otherwise over (48-row, panel) tiles, which keeps a tile's rows of X in
+ * cache while both threads stay busy.  Every output element is computed the same
  * way whatever the tiling, so results do not depend on the thread count. */
 static void gemm_packed_for(float *out, const float *inp, const linear_w *lw, int n, linear_act act, int threads,
-                            adp_barrier *bar) {
+                            int sync, adp_barrier *bar) {
     const int in = lw->in, od = lw->out, panels = (od + GEMM_PANEL - 1) / GEMM_PANEL;
     const int tile_rows = n <= 256 && panels >= 2 * threads ? n : 48;
     const int tiles = (n + tile_rows - 1) / tile_rows;
@@ -146,7 +147,7 @@ static void gemm_packed_for(float *out, const float *inp, const linear_w *lw, in
                     for (int r = 0; r < rows; r++) gelu_inplace(y + (size_t)r * od, (size_t)width);
             }
         }
-    adp_team_sync(bar);
+    if (sync) adp_team_sync(bar);
 }
 
 static void gemm_packed_run(float *out, const float *inp, const linear_w *lw, int n, linear_act act) {
@@ -155,7 +156,7 @@ static void gemm_packed_run(float *out, const float *inp, const linear_w *lw, in
      * thread but one idle: no region then */
     const int panels = (lw->out + GEMM_PANEL - 1) / GEMM_PANEL, pairs = panels * ((n + 47) / 48);
 #pragma omp parallel if (pairs > 1 && ((size_t)n * lw->in * lw->out > 200000 || (size_t)lw->in * lw->out >= 65536))
-    gemm_packed_for(out, inp, lw, n, act, threads, NULL);
+    gemm_packed_for(out, inp, lw, n, act, threads, 0, NULL);
 }
 #endif
 
@@ -170,7 +171,7 @@ int linear_team_ok(const linear_w *lw) {
 
 void linear_forward_team(float *out, const float *inp, const linear_w *lw, int n, linear_act act, adp_barrier *bar) {
 #if HAVE_X86
-    if (n > 0) gemm_packed_for(out, inp, lw, n, act, omp_get_num_threads(), bar);
+    if (n > 0) gemm_packed_for(out, inp, lw, n, act, omp_get_num_threads(), 1, bar);
 #else
     (void)out, (void)inp, (void)lw, (void)n, (void)act, (void)bar;
 #endif

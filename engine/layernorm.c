@@ -36,9 +36,12 @@ ADP_HOT static void add_row(float *s, const float *y, const float *res, int d) {
     for (int i = 0; i < d; i++) s[i] = y[i] + res[i];
 }
 
-/* The row loop as an orphaned worksharing loop (see residual_layernorm_forward_team). */
+/* The row loop as an orphaned worksharing loop (see residual_layernorm_forward_team); with
+ * `sync` it ends at a barrier (bar, or OpenMP's when NULL), without it the caller's region
+ * end is the barrier. */
 static void residual_layernorm_for(float *out, float *pre, float *mean, float *rstd, const float *y, const float *res,
-                                   const float *g, const float *b, int n, int d, float eps, adp_barrier *bar) {
+                                   const float *g, const float *b, int n, int d, float eps, int sync,
+                                   adp_barrier *bar) {
 #pragma omp for schedule(static) nowait
     for (int t = 0; t < n; t++) {
         size_t o = (size_t)t * d;
@@ -47,18 +50,18 @@ static void residual_layernorm_for(float *out, float *pre, float *mean, float *r
         add_row(s, y + o, res + o, d);
         ln_row(out + o, mean ? mean + t : NULL, rstd ? rstd + t : NULL, s, g, b, d, eps);
     }
-    adp_team_sync(bar);
+    if (sync) adp_team_sync(bar);
 }
 
 void residual_layernorm_forward(float *out, float *pre, float *mean, float *rstd, const float *y, const float *res,
                                 const float *g, const float *b, int n, int d, float eps) {
 #pragma omp parallel if ((size_t)n * d > 32768)
-    residual_layernorm_for(out, pre, mean, rstd, y, res, g, b, n, d, eps, NULL);
+    residual_layernorm_for(out, pre, mean, rstd, y, res, g, b, n, d, eps, 0, NULL);
 }
 
 void residual_layernorm_forward_team(float *out, const float *y, const float *res, const float *g, const float *b,
                                      int n, int d, float eps, adp_barrier *bar) {
-    residual_layernorm_for(out, NULL, NULL, NULL, y, res, g, b, n, d, eps, bar);
+    residual_layernorm_for(out, NULL, NULL, NULL, y, res, g, b, n, d, eps, 1, bar);
 }
 
 void layernorm_forward_naive(float *out, const float *inp, const float *g, const float *b, int n, int d, float eps) {
