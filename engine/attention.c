@@ -92,7 +92,7 @@ ADP_HOT static void attend_small(float *C, int ldc, float *S, const float *Q, co
 #define KT_STRIDE 48
 
 /* fast_expf (fastmath.h) on 16 lanes, operation for operation (no fused multiply-adds, as
- * the scalar one compiles without contraction), so the same inputs give the same bits. */
+ * the scalar one compiles without contraction under -std=c11). */
 __attribute__((target("avx512f"), always_inline)) static inline __m512 exp512(__m512 x) {
     x = _mm512_max_ps(x, _mm512_set1_ps(-87.3f));
     x = _mm512_min_ps(x, _mm512_set1_ps(88.3f));
