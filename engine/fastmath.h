@@ -11,10 +11,14 @@
  *   of degree 6 (relative error 5e-9); for 1 <= |x|, erf(x) = 1 - exp(-x^2) R(1/|x|) with
  *   R of degree 9 fitting erfc(x) exp(x^2) on [1, 4] (relative error 4e-8), and 1 beyond 4.
  *   Measured in float32 against math.erf on [-6, 6]: max abs error 1.5e-7 (about 1 ulp at 1).
- *   Both branches are computed and blended, so loops over it vectorise. */
+ *   Both branches are computed and blended, so loops over it vectorise.
+ * Every step a + b c is fmaf(b, c, a): one rounding instead of two, and in the AVX2/AVX-512
+ * clones of the hot kernels (ADP_HOT) one instruction instead of two (GELU 0.92 -> 0.62 ns
+ * an element here); elsewhere glibc's fmaf picks the FMA instruction when the CPU has it. */
 #ifndef ADP_FASTMATH_H
 #define ADP_FASTMATH_H
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -24,18 +28,18 @@ static inline float fast_expf(float x) {
     if (x < -87.3f) x = -87.3f;
     if (x > 88.3f) x = 88.3f;
     /* round to nearest without a libm call: adding 1.5 * 2^23 forces rounding */
-    float t = x * log2e + 12582912.0f;
+    float t = fmaf(x, log2e, 12582912.0f);
     float n = t - 12582912.0f;
-    float r = x - n * ln2_hi;
-    r = r - n * ln2_lo;
+    float r = fmaf(-n, ln2_hi, x);
+    r = fmaf(-n, ln2_lo, r);
     float p = 1.0f / 5040.0f;
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
+    p = fmaf(p, r, 1.0f / 720.0f);
+    p = fmaf(p, r, 1.0f / 120.0f);
+    p = fmaf(p, r, 1.0f / 24.0f);
+    p = fmaf(p, r, 1.0f / 6.0f);
+    p = fmaf(p, r, 0.5f);
+    p = fmaf(p, r, 1.0f);
+    p = fmaf(p, r, 1.0f);
     int32_t bits = ((int32_t)n + 127) << 23;
     float scale;
     memcpy(&scale, &bits, 4);
@@ -47,24 +51,24 @@ static inline float fast_erff(float x) {
     float ax = x < 0 ? -x : x;
     float z = ax * ax;
     float p = 8.006842262e-05f;
-    p = p * z - 8.053741175e-04f;
-    p = p * z + 5.192956679e-03f;
-    p = p * z - 2.685606889e-02f;
-    p = p * z + 1.128363462e-01f;
-    p = p * z - 3.761262976e-01f;
-    p = p * z + 1.128379166e+00f;
+    p = fmaf(p, z, -8.053741175e-04f);
+    p = fmaf(p, z, 5.192956679e-03f);
+    p = fmaf(p, z, -2.685606889e-02f);
+    p = fmaf(p, z, 1.128363462e-01f);
+    p = fmaf(p, z, -3.761262976e-01f);
+    p = fmaf(p, z, 1.128379166e+00f);
     float small = ax * p;
     float t = 1.0f / (ax > 1.0f ? ax : 1.0f);
     float q = 2.999423991e-02f;
-    q = q * t - 1.750636688e-01f;
-    q = q * t + 4.254124175e-01f;
-    q = q * t - 5.170658007e-01f;
-    q = q * t + 2.192375149e-01f;
-    q = q * t + 2.421846038e-01f;
-    q = q * t - 3.805414631e-01f;
-    q = q * t + 2.168639538e-02f;
-    q = q * t + 5.616088448e-01f;
-    q = q * t + 1.305089367e-04f;
+    q = fmaf(q, t, -1.750636688e-01f);
+    q = fmaf(q, t, 4.254124175e-01f);
+    q = fmaf(q, t, -5.170658007e-01f);
+    q = fmaf(q, t, 2.192375149e-01f);
+    q = fmaf(q, t, 2.421846038e-01f);
+    q = fmaf(q, t, -3.805414631e-01f);
+    q = fmaf(q, t, 2.168639538e-02f);
+    q = fmaf(q, t, 5.616088448e-01f);
+    q = fmaf(q, t, 1.305089367e-04f);
     float large = 1.0f - fast_expf(-(z < 16.0f ? z : 16.0f)) * q;
     float r = ax < 1.0f ? small : ax < 4.0f ? large : 1.0f;
     if (r > 1.0f) r = 1.0f;
