@@ -42,7 +42,8 @@ static void usage(FILE *f) {
             "  --phi P          weight of the length loss (default 0.0005; the reference: 0.0005 for\n"
             "                   SST-2, 0.1 for AG News); larger gives shorter sequences\n"
             "  --epochs E       (default 5)\n"
-            "  --lr LR          peak learning rate of encoder and predictors (default 1e-4)\n"
+            "  --lr LR          peak learning rate of encoder and predictors (default 1e-4); 0 freezes\n"
+            "                   the fine-tuned model (only predictors, at --cp-lr, and etas learn)\n"
             "  --cp-lr LR       peak learning rate of the predictors (default: --lr, as the reference;\n"
             "                   fresh predictors on a small train split learn faster with more)\n"
             "  --eta-lr LR      peak learning rate of the etas (default 5e-4)\n"
@@ -154,10 +155,6 @@ static int parse_args(fit_args *a, dataset_opts *dopt, int argc, char **argv) {
 #undef OPT
     }
     if (a->cp_lr < 0) a->cp_lr = a->lr;
-    if (a->cp_lr > 0 && !(a->lr > 0)) {
-        fprintf(stderr, "train: --cp-lr %g needs --lr > 0 (the predictors' rate is a multiple of it)\n", a->cp_lr);
-        return 2;
-    }
     if (!a->init || !a->out || !dopt->name) {
         fprintf(stderr, "train: --method adapler needs --init FINETUNED_DIR, --dataset NAME and --out DIR\n");
         return 2;
@@ -251,7 +248,11 @@ int cmd_train_adapler(int argc, char **argv) {
     memset(garena, 0, sizeof(float) * m.n_params);
     bert_weights_point(&gw, &m.cfg, garena);
     adamw_init(&opt_a, 0.9f, 0.999f, 1e-12f, (float)a.wd);
-    adamw_add_bert(&opt_a, &m, garena, 0);
+    /* --lr 0 freezes the encoder (and pooler and classifier): the fine-tuned model stays as
+       it is, only predictors and etas learn, so what the dev score loses is pruning's alone.
+       The encoder's gradients are then not computed and the predictors' rate is the base. */
+    const int frozen = !(a.lr > 0);
+    if (!frozen) adamw_add_bert(&opt_a, &m, garena, 0);
     for (int l = 0; l < L; l++) {
         char name[64];
         snprintf(name, sizeof name, "adapler.predictor.%d.dense1.weight", l);
@@ -263,7 +264,7 @@ int cmd_train_adapler(int argc, char **argv) {
         snprintf(name, sizeof name, "adapler.predictor.%d.dense2.bias", l);
         adamw_add(&opt_a, name, aw.cp[l].b2, ag.cp[l].b2, 1, 1);
     }
-    if (a.lr > 0) adamw_set_lr_scale(&opt_a, "adapler.predictor.", (float)(a.cp_lr / a.lr));
+    if (!frozen) adamw_set_lr_scale(&opt_a, "adapler.predictor.", (float)(a.cp_lr / a.lr));
     adamw_init(&opt_b, 0.9f, 0.999f, 1e-12f, 0.0f);
     adamw_add(&opt_b, "adapler.eta", aw.eta, ag.eta, (size_t)L, 1);
     adamw_ready(&opt_a), adamw_ready(&opt_b);
@@ -336,7 +337,7 @@ int cmd_train_adapler(int argc, char **argv) {
             for (size_t s = 0; s < n; s++) task += lossv[s] / n;
             grad_zero(&opt_a), grad_zero(&opt_b);
             ts.channel = 0;
-            if (bert_train_backward(&tc, &m, &gw, dlogits, NULL) != ADP_OK) {
+            if (bert_train_backward(&tc, &m, frozen ? NULL : &gw, dlogits, NULL) != ADP_OK) {
                 batch_plan_free(&plan);
                 goto done;
             }
@@ -345,7 +346,7 @@ int cmd_train_adapler(int argc, char **argv) {
                 batch_plan_free(&plan);
                 goto done;
             }
-            float lr = (float)lr_linear_schedule(a.lr, step, warm, total);
+            float lr = (float)lr_linear_schedule(frozen ? a.cp_lr : a.lr, step, warm, total);
             float elr = (float)lr_linear_schedule(a.eta_lr, step, warm, total);
             grad_clip(&opt_a, a.clip);
             adamw_step(&opt_a, lr);

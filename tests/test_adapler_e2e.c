@@ -3,10 +3,12 @@
  * --eta-scale curve that keeps the planted words to the last layer (recall >= 0.95) while
  * cutting FLOPs at least 3x and losing at most one point of dev accuracy. */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
+#include "safetensors.h"
 #include "test.h"
 
 static const char *bin(void) {
@@ -122,9 +124,72 @@ TEST(adapler_select_scales_rejects_bad_lists) {
     }
 }
 
-TEST(adapler_cp_lr_needs_a_base_rate) {
-    int rc = test_sh("%s train --method adapler --init /nonexistent --dataset planted --out /tmp/x --lr 0 --cp-lr 1e-3 2>&1",
-                     bin());
-    CHECK_INT(rc, 2);
-    CHECK_MSG(strstr(test_sh_output(), "--cp-lr") != NULL, "no error naming --cp-lr: %s", test_sh_output());
+/* --lr 0: the encoder is frozen.  Every tensor of the fine-tuned model is saved byte for
+ * byte as it was, the predictors and etas are trained (their loss falls and the etas leave
+ * their initial 0.25), and the unpruned dev score is the fine-tuned model's exactly. */
+TEST(adapler_frozen_encoder_keeps_the_finetuned_weights) {
+    const char *dir = test_tmpdir();
+    const char *data = "--dataset planted --planted-n 600 --threads 2";
+    REQUIRE(test_sh("OMP_WAIT_POLICY=PASSIVE %s train %s --config tiny --epochs 2 --lr 1e-3 --vocab-size 3000 "
+                    "--out %s/ft > /dev/null 2>&1",
+                    bin(), data, dir) == 0);
+    REQUIRE(test_sh("OMP_WAIT_POLICY=PASSIVE %s train --method adapler --init %s/ft %s --gamma 0.1 --phi 0.05 --lr 0 "
+                    "--cp-lr 2e-3 --eta-lr 5e-3 --epochs 2 --out %s/ad > /dev/null 2>&1",
+                    bin(), dir, data, dir) == 0);
+    char p1[4096], p2[4096];
+    snprintf(p1, sizeof p1, "%s/ft/model.safetensors", dir);
+    snprintf(p2, sizeof p2, "%s/ad/model.safetensors", dir);
+    st_file a = {0}, b = {0};
+    REQUIRE(st_open(&a, p1) == ADP_OK);
+    REQUIRE(st_open(&b, p2) == ADP_OK);
+    int same = 0, extra = 0;
+    for (int i = 0; i < b.n_tensors; i++) {
+        const st_tensor *tb = &b.tensors[i], *ta = st_find(&a, tb->name);
+        if (!strncmp(tb->name, "adapler.", 8)) {
+            CHECK_MSG(ta == NULL, "%s in the fine-tuned model", tb->name);
+            extra++;
+            continue;
+        }
+        if (!ta) {
+            CHECK_MSG(0, "%s is not in the fine-tuned model", tb->name);
+            continue;
+        }
+        CHECK_INT((long)(ta->end - ta->begin), (long)(tb->end - tb->begin));
+        if (ta->end - ta->begin == tb->end - tb->begin &&
+            !memcmp(a.data + ta->begin, b.data + tb->begin, ta->end - ta->begin))
+            same++;
+        else
+            CHECK_MSG(0, "%s changed with the encoder frozen", tb->name);
+    }
+    CHECK_INT(same, a.n_tensors);
+    CHECK(extra > 0);
+    const st_tensor *te = st_find(&b, "adapler.eta");
+    REQUIRE(te);
+    float eta[16];
+    REQUIRE(st_numel(te) <= 16);
+    REQUIRE(st_read_f32(&b, te, eta, te->shape, te->ndim) == ADP_OK);
+    int moved = 0;
+    for (int64_t l = 0; l < st_numel(te); l++) moved += fabsf(eta[l] - 0.25f) > 1e-3f;
+    CHECK_MSG(moved > 0, "no eta moved from 0.25");
+    st_close(&a), st_close(&b);
+
+    snprintf(p1, sizeof p1, "%s/ad/train.json", dir);
+    size_t n;
+    char *txt = NULL;
+    REQUIRE(adp_read_file(p1, &txt, &n) == ADP_OK);
+    cJSON *j = cJSON_Parse(txt);
+    REQUIRE(j);
+    const cJSON *h = cJSON_GetObjectItem(j, "history");
+    REQUIRE(cJSON_GetArraySize(h) == 2);
+    double l1 = cJSON_GetObjectItem(cJSON_GetArrayItem(h, 0), "predictor_loss")->valuedouble;
+    double l2 = cJSON_GetObjectItem(cJSON_GetArrayItem(h, 1), "predictor_loss")->valuedouble;
+    CHECK_MSG(l2 < l1, "the predictor loss did not fall: %g then %g", l1, l2);
+    REQUIRE(test_sh("%s eval --model %s/ft %s --method none --repeats 0 2>/dev/null", bin(), dir, data) == 0);
+    cJSON *e1 = cJSON_Parse(test_sh_output());
+    REQUIRE(test_sh("%s eval --model %s/ad %s --method adapler --eta-scale 0 --repeats 0 2>/dev/null", bin(), dir, data) == 0);
+    cJSON *e2 = cJSON_Parse(test_sh_output());
+    REQUIRE(e1 && e2);
+    CHECK_NEAR(cJSON_GetObjectItem(e2, "accuracy")->valuedouble, cJSON_GetObjectItem(e1, "accuracy")->valuedouble, 0);
+    cJSON_Delete(e1), cJSON_Delete(e2), cJSON_Delete(j);
+    free(txt);
 }
