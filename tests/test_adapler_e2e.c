@@ -21,6 +21,27 @@ static double last_of(const cJSON *arr) {
     return n ? cJSON_GetArrayItem(arr, n - 1)->valuedouble : -1;
 }
 
+/* The small planted task of the tests below, and a tiny model fine-tuned on it in DIR/ft. */
+static const char *const planted600 = "--dataset planted --planted-n 600 --threads 2";
+
+static int finetune_planted600(const char *dir) {
+    return test_sh("OMP_WAIT_POLICY=PASSIVE %s train %s --config tiny --epochs 2 --lr 1e-3 --vocab-size 3000 "
+                   "--out %s/ft > /dev/null 2>&1",
+                   bin(), planted600, dir);
+}
+
+/* DIR/ad/train.json parsed, or NULL */
+static cJSON *adapler_train_json(const char *dir) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/ad/train.json", dir);
+    size_t n;
+    char *txt = NULL;
+    if (adp_read_file(path, &txt, &n) != ADP_OK) return NULL;
+    cJSON *j = cJSON_Parse(txt);
+    free(txt);
+    return j;
+}
+
 TEST(adapler_keeps_planted_words_and_cuts_flops) {
     const char *dir = test_tmpdir();
     const char *data = "--dataset planted --planted-n 1000 --threads 2";
@@ -65,20 +86,12 @@ TEST(adapler_keeps_planted_words_and_cuts_flops) {
  * operating point (eta_scale, dev_accuracy, flops_speedup) is what `eval` measures on the
  * saved model at that scale. */
 TEST(adapler_select_scales_keeps_fastest_point) {
-    const char *dir = test_tmpdir();
-    const char *data = "--dataset planted --planted-n 600 --threads 2";
-    REQUIRE(test_sh("OMP_WAIT_POLICY=PASSIVE %s train %s --config tiny --epochs 2 --lr 1e-3 --vocab-size 3000 "
-                    "--out %s/ft > /dev/null 2>&1",
-                    bin(), data, dir) == 0);
+    const char *dir = test_tmpdir(), *data = planted600;
+    REQUIRE(finetune_planted600(dir) == 0);
     REQUIRE(test_sh("OMP_WAIT_POLICY=PASSIVE %s train --method adapler --init %s/ft %s --gamma 0.1 --phi 0.05 --lr 5e-4 "
                     "--eta-lr 5e-3 --epochs 3 --tolerance 0.02 --select-scales 0.5,1,2,4 --out %s/ad > /dev/null 2>&1",
                     bin(), dir, data, dir) == 0);
-    char path[4096];
-    snprintf(path, sizeof path, "%s/ad/train.json", dir);
-    size_t n;
-    char *txt = NULL;
-    REQUIRE(adp_read_file(path, &txt, &n) == ADP_OK);
-    cJSON *j = cJSON_Parse(txt);
+    cJSON *j = adapler_train_json(dir);
     REQUIRE(j);
     double ft = cJSON_GetObjectItem(j, "finetuned_dev_accuracy")->valuedouble;
     double best = 0, best_acc = 0, best_scale = 0;
@@ -110,7 +123,6 @@ TEST(adapler_select_scales_keeps_fastest_point) {
     CHECK_NEAR(cJSON_GetObjectItem(ev, "flops_speedup")->valuedouble, best, 1e-3);
     cJSON_Delete(ev);
     cJSON_Delete(j);
-    free(txt);
 }
 
 TEST(adapler_select_scales_rejects_bad_lists) {
@@ -128,11 +140,8 @@ TEST(adapler_select_scales_rejects_bad_lists) {
  * byte as it was, the predictors and etas are trained (their loss falls and the etas leave
  * their initial 0.25), and the unpruned dev score is the fine-tuned model's exactly. */
 TEST(adapler_frozen_encoder_keeps_the_finetuned_weights) {
-    const char *dir = test_tmpdir();
-    const char *data = "--dataset planted --planted-n 600 --threads 2";
-    REQUIRE(test_sh("OMP_WAIT_POLICY=PASSIVE %s train %s --config tiny --epochs 2 --lr 1e-3 --vocab-size 3000 "
-                    "--out %s/ft > /dev/null 2>&1",
-                    bin(), data, dir) == 0);
+    const char *dir = test_tmpdir(), *data = planted600;
+    REQUIRE(finetune_planted600(dir) == 0);
     REQUIRE(test_sh("OMP_WAIT_POLICY=PASSIVE %s train --method adapler --init %s/ft %s --gamma 0.1 --phi 0.05 --lr 0 "
                     "--cp-lr 2e-3 --eta-lr 5e-3 --epochs 2 --out %s/ad > /dev/null 2>&1",
                     bin(), dir, data, dir) == 0);
@@ -173,11 +182,7 @@ TEST(adapler_frozen_encoder_keeps_the_finetuned_weights) {
     CHECK_MSG(moved > 0, "no eta moved from 0.25");
     st_close(&a), st_close(&b);
 
-    snprintf(p1, sizeof p1, "%s/ad/train.json", dir);
-    size_t n;
-    char *txt = NULL;
-    REQUIRE(adp_read_file(p1, &txt, &n) == ADP_OK);
-    cJSON *j = cJSON_Parse(txt);
+    cJSON *j = adapler_train_json(dir);
     REQUIRE(j);
     const cJSON *h = cJSON_GetObjectItem(j, "history");
     REQUIRE(cJSON_GetArraySize(h) == 2);
@@ -191,5 +196,4 @@ TEST(adapler_frozen_encoder_keeps_the_finetuned_weights) {
     REQUIRE(e1 && e2);
     CHECK_NEAR(cJSON_GetObjectItem(e2, "accuracy")->valuedouble, cJSON_GetObjectItem(e1, "accuracy")->valuedouble, 0);
     cJSON_Delete(e1), cJSON_Delete(e2), cJSON_Delete(j);
-    free(txt);
 }
