@@ -3,7 +3,8 @@
  * Panel layout: for panel p (output columns [64p, 64p + 64)), element (k, j) is
  * W[64p + j][k] at packed[(p * in + k) * 64 + j]; columns past `out` are zero.  The
  * micro-kernel computes a 6-row x 64-column block of Y: 24 AVX-512 accumulators, and for
- * every k one 256-byte contiguous panel row (4 loads), 6 broadcasts of X and 24 FMAs.  The
+ * every k one 256-byte contiguous panel row (4 loads), 6 broadcasts of X and 24 FMAs (a
+ * panel of at most 32 live columns: 2 loads and 12 FMAs).  The
  * accumulators start from the bias, so the bias costs nothing.  The last block of rows runs
  * a kernel for exactly that many rows; columns past `out` are masked. */
 #include "gemm.h"
@@ -58,10 +59,13 @@ void gemm_pack(float *dst, const float *w, int out, int in) {
 #if HAVE_X86
 /* Y[0..R) x [o0, o0 + width) of one panel, R <= 6 a compile-time constant in each
  * instance below, so a block of 1 or 2 rows (what pruning often leaves) does 1 or 2 rows
- * of work, not 6.  x[r] point at the input rows.  bias may be NULL. */
+ * of work, not 6.  V (4, or 2 when width <= 32: AdapLeR's 32-wide predictor) is how many
+ * 16-column vectors of the panel row are used: the zero padding past 32 columns is then
+ * neither loaded nor multiplied.  Either way each output element is the same chain of
+ * FMAs.  x[r] point at the input rows.  bias may be NULL. */
 __attribute__((target("avx512f"), always_inline)) static inline void
 kernel_rx64(float *y, int ldy, const float *const x[6], const float *panel, const float *bias, int in, int width,
-            const int R) {
+            const int R, const int V) {
     __mmask16 m[4];
     for (int b = 0; b < 4; b++) {
         int rem = width - 16 * b;
@@ -77,15 +81,15 @@ kernel_rx64(float *y, int ldy, const float *const x[6], const float *panel, cons
     const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3], *x4 = x[4], *x5 = x[5];
     for (int k = 0; k < in; k++) {
         const float *w = panel + (size_t)k * GEMM_PANEL;
-        __m512 w0 = _mm512_load_ps(w), w1 = _mm512_load_ps(w + 16), w2 = _mm512_load_ps(w + 32),
-               w3 = _mm512_load_ps(w + 48), b;
+        __m512 w0 = _mm512_load_ps(w), w1 = _mm512_load_ps(w + 16), b;
+        __m512 w2 = V > 2 ? _mm512_load_ps(w + 32) : w0, w3 = V > 2 ? _mm512_load_ps(w + 48) : w0;
 #define ROW(i)                                                                                                 \
     if (R > i) {                                                                                               \
         b = _mm512_set1_ps(x##i[k]);                                                                           \
         a##i##0 = _mm512_fmadd_ps(b, w0, a##i##0);                                                             \
         a##i##1 = _mm512_fmadd_ps(b, w1, a##i##1);                                                             \
-        a##i##2 = _mm512_fmadd_ps(b, w2, a##i##2);                                                             \
-        a##i##3 = _mm512_fmadd_ps(b, w3, a##i##3);                                                             \
+        if (V > 2) a##i##2 = _mm512_fmadd_ps(b, w2, a##i##2);                                                  \
+        if (V > 2) a##i##3 = _mm512_fmadd_ps(b, w3, a##i##3);                                                  \
     }
         ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)
 #undef ROW
@@ -105,7 +109,11 @@ kernel_rx64(float *y, int ldy, const float *const x[6], const float *panel, cons
 #define KERNEL(R)                                                                                              \
     __attribute__((target("avx512f"))) static void kernel_##R##x64(                                            \
         float *y, int ldy, const float *const x[6], const float *panel, const float *bias, int in, int width) { \
-        kernel_rx64(y, ldy, x, panel, bias, in, width, R);                                                    \
+        kernel_rx64(y, ldy, x, panel, bias, in, width, R, 4);                                                 \
+    }                                                                                                          \
+    __attribute__((target("avx512f"))) static void kernel_##R##x32(                                            \
+        float *y, int ldy, const float *const x[6], const float *panel, const float *bias, int in, int width) { \
+        kernel_rx64(y, ldy, x, panel, bias, in, width, R, 2);                                                 \
     }
 KERNEL(1)
 KERNEL(2)
@@ -117,18 +125,21 @@ KERNEL(6)
 
 typedef void (*kernel_fn)(float *, int, const float *const[6], const float *, const float *, int, int);
 static const kernel_fn KERNELS[7] = {NULL, kernel_1x64, kernel_2x64, kernel_3x64, kernel_4x64, kernel_5x64, kernel_6x64};
+static const kernel_fn KERNELS32[7] = {NULL, kernel_1x32, kernel_2x32, kernel_3x32, kernel_4x32, kernel_5x32, kernel_6x32};
 
 /* The (tile, panel) loop as an orphaned worksharing loop: called by every thread of the
  * enclosing parallel region (or by one thread outside any); with `sync` it ends at a
  * barrier (bar, or OpenMP's when NULL), without it the caller's region end is the barrier.
  * Parallel over panels when there are enough of them and few rows (each thread streams its
  * panels once); otherwise over (48-row, panel) tiles, which keeps a tile's rows of X in
- * cache while both threads stay busy.  Every output element is computed the same
- * way whatever the tiling, so results do not depend on the thread count. */
+ * cache while both threads stay busy.  Every output element is computed the same way
+ * whatever the tiling, so results do not depend on the thread count. */
+static int tile_rows_for(int n, int panels, int threads) { return n <= 256 && panels >= 2 * threads ? n : 48; }
+
 static void gemm_packed_for(float *out, const float *inp, const linear_w *lw, int n, linear_act act, int threads,
                             int sync, adp_barrier *bar) {
     const int in = lw->in, od = lw->out, panels = (od + GEMM_PANEL - 1) / GEMM_PANEL;
-    const int tile_rows = n <= 256 && panels >= 2 * threads ? n : 48;
+    const int tile_rows = tile_rows_for(n, panels, threads);
     const int tiles = (n + tile_rows - 1) / tile_rows;
 #pragma omp for schedule(static) collapse(2) nowait
     for (int tt = 0; tt < tiles; tt++)
@@ -142,7 +153,7 @@ static void gemm_packed_for(float *out, const float *inp, const linear_w *lw, in
                 const float *x[6];
                 for (int r = 0; r < 6; r++) x[r] = inp + (size_t)(t + (r < rows ? r : 0)) * in;
                 float *y = out + (size_t)t * od + (size_t)p * GEMM_PANEL;
-                KERNELS[rows](y, od, x, panel, bias, in, width);
+                (width <= 32 ? KERNELS32 : KERNELS)[rows](y, od, x, panel, bias, in, width);
                 if (act == ACT_GELU)
                     for (int r = 0; r < rows; r++) gelu_inplace(y + (size_t)r * od, (size_t)width);
             }
@@ -152,11 +163,16 @@ static void gemm_packed_for(float *out, const float *inp, const linear_w *lw, in
 
 static void gemm_packed_run(float *out, const float *inp, const linear_w *lw, int n, linear_act act) {
     const int threads = omp_get_max_threads();
-    /* one (tile, panel) pair (AdapLeR's 32-wide predictor on up to 48 rows) leaves every
-     * thread but one idle: no region then */
-    const int panels = (lw->out + GEMM_PANEL - 1) / GEMM_PANEL, pairs = panels * ((n + 47) / 48);
-#pragma omp parallel if (pairs > 1 && ((size_t)n * lw->in * lw->out > 200000 || (size_t)lw->in * lw->out >= 65536))
-    gemm_packed_for(out, inp, lw, n, act, threads, 0, NULL);
+    /* one (tile, panel) pair leaves every thread but one idle, and a small product (AdapLeR's
+     * predictor below 25 rows) costs less than waking them: no region then */
+    const int panels = (lw->out + GEMM_PANEL - 1) / GEMM_PANEL;
+    const int tr = tile_rows_for(n, panels, threads), pairs = panels * ((n + tr - 1) / tr);
+    if (pairs > 1 && ((size_t)n * lw->in * lw->out > 200000 || (size_t)lw->in * lw->out >= 65536)) {
+#pragma omp parallel
+        gemm_packed_for(out, inp, lw, n, act, threads, 0, NULL);
+    } else { /* not `parallel if (0)`: even a team of one costs 0.4 us here */
+        gemm_packed_for(out, inp, lw, n, act, 1, 0, NULL);
+    }
 }
 #endif
 
