@@ -273,16 +273,39 @@ static void attend_one(float *ctx, float *S, const float *qkv, int r0, int n, in
                 ctx + (size_t)r0 * d + (size_t)h * dh, d);
 }
 
-/* The (sequence, head) loop as an orphaned worksharing loop, dynamically scheduled since
- * lengths differ; each thread of the enclosing region (or the one thread outside any) uses
- * its own per_thread floats of scratch.  With `sync` it ends at a barrier (bar, or OpenMP's
- * when NULL); without, the caller's region end is the barrier. */
+/* Estimated cost of one (sequence, head) pair of n tokens: scores and weighted sum grow as
+ * n^2, the softmax and the copies as n, and a call has its own overhead. */
+static int64_t pair_cost(int n) { return (int64_t)n * n + 8 * (int64_t)n + 32; }
+
+/* First pair of thread k's share: the pairs split, in order, into num_threads contiguous
+ * ranges of about equal estimated cost.  Every thread computes the same boundaries. */
+static int pair_start(const int *off, int n_seq, int n_heads, int64_t total, int k, int nt) {
+    if (k == 0) return 0;
+    if (k == nt) return n_seq * n_heads;
+    const int64_t target = total * k / nt;
+    int64_t acc = 0;
+    for (int s = 0; s < n_seq; s++) {
+        const int64_t c = pair_cost(off[s + 1] - off[s]);
+        for (int h = 0; h < n_heads; h++, acc += c)
+            if (acc >= target) return s * n_heads + h;
+    }
+    return n_seq * n_heads;
+}
+
+/* The (sequence, head) loop, split among the threads of the enclosing region (or run by
+ * the one thread outside any) into contiguous ranges of about equal cost, since lengths
+ * differ (a split fixed in advance: at batch 32 a pruned layer has a hundred pairs of a
+ * few tokens each, too little work each for a shared counter); each thread uses its own
+ * per_thread floats of scratch.  With `sync` it ends at a barrier (bar, or OpenMP's when
+ * NULL); without, the caller's region end is the barrier. */
 static void attention_for(float *ctx, float *probs, const size_t *prob_off, const float *qkv, const int *off,
                           int n_seq, int d, int n_heads, float scale, const float *key_logmask, float *scratch,
                           size_t per_thread, int sync, adp_barrier *bar) {
-    const int dh = d / n_heads, pairs = n_seq * n_heads;
-#pragma omp for schedule(dynamic, 1) nowait
-    for (int p = 0; p < pairs; p++) {
+    const int dh = d / n_heads, nt = omp_get_num_threads(), id = omp_get_thread_num();
+    int64_t total = 0;
+    for (int s = 0; s < n_seq; s++) total += pair_cost(off[s + 1] - off[s]) * n_heads;
+    const int lo = pair_start(off, n_seq, n_heads, total, id, nt), hi = pair_start(off, n_seq, n_heads, total, id + 1, nt);
+    for (int p = lo; p < hi; p++) {
         int s = p / n_heads, h = p % n_heads;
         int r0 = off[s], n = off[s + 1] - off[s];
         if (n <= 0) continue;
