@@ -28,26 +28,29 @@ void bias_forward(float *x, const float *b, int n, int d) {
         for (int i = 0; i < d; i++) x[(size_t)t * d + i] += b[i];
 }
 
-void tanh_forward(float *x, int n) {
-    for (int i = 0; i < n; i++) x[i] = tanhf(x[i]);
+ADP_HOT void tanh_forward(float *x, int n) {
+#pragma omp simd
+    for (int i = 0; i < n; i++) x[i] = fast_tanhf(x[i]);
 }
 
-/* The rows of a short sequence are scattered over a table (16000 x 256 floats for the small
- * shape) that the layers' weights push out of cache between sequences: at batch 1, reading
- * them one after the other cost about 7 us for 25 tokens, almost all of it waiting on
- * memory.  Asking for every row first lets the loads overlap. */
-static void prefetch_rows(const int32_t *ids, const float *table, int n, int d) {
-    for (int t = 0; t < n; t++) {
-        const char *r = (const char *)(table + (size_t)ids[t] * d);
-        for (size_t b = 0; b < sizeof(float) * (size_t)d; b += 64) __builtin_prefetch(r + b, 0, 3);
-    }
+/* The rows of a batch are scattered over a table (16000 x 256 floats for the small shape)
+ * that the layers' weights push out of cache between batches: at batch 1, reading them one
+ * after the other cost about 7 us for 25 tokens, almost all of it waiting on memory.  Asking
+ * for the rows ahead of use lets the loads overlap: all of them first for a short batch,
+ * else the word row EMB_AHEAD tokens ahead. */
+#define EMB_AHEAD 8
+static void prefetch_row(const float *row, int d) {
+    for (size_t b = 0; b < sizeof(float) * (size_t)d; b += 64) __builtin_prefetch((const char *)row + b, 0, 3);
 }
 
 void embedding_forward(float *out, const int32_t *ids, const int32_t *pos_ids, const int32_t *types,
                        const float *word, const float *pos, const float *type, int n, int d) {
-    if ((size_t)n * d <= 32768) prefetch_rows(ids, word, n, d), prefetch_rows(pos_ids, pos, n, d);
-#pragma omp parallel for schedule(static) if ((size_t)n * d > 32768)
+    const int serial = (size_t)n * d <= 32768;
+    for (int t = 0; serial && t < n; t++)
+        prefetch_row(word + (size_t)ids[t] * d, d), prefetch_row(pos + (size_t)pos_ids[t] * d, d);
+#pragma omp parallel for schedule(static) if (!serial)
     for (int t = 0; t < n; t++) {
+        if (!serial && t + EMB_AHEAD < n) prefetch_row(word + (size_t)ids[t + EMB_AHEAD] * d, d);
         const float *w = word + (size_t)ids[t] * d, *p = pos + (size_t)pos_ids[t] * d;
         const float *ty = type + (size_t)(types ? types[t] : 0) * d;
         float *o = out + (size_t)t * d;

@@ -30,6 +30,21 @@ TEST(kernel_fast_exp_and_erf_match_libm) {
     CHECK(fast_erff(10.0f) == 1.0f && fast_erff(-10.0f) == -1.0f);
 }
 
+TEST(kernel_fast_tanh_matches_libm) {
+    double max_abs = 0, max_rel = 0;
+    for (int i = 0; i <= 2000000; i++) {
+        float x = -12.0f + 24.0f * (float)i / 2000000.0f;
+        double want = tanh((double)x), got = fast_tanhf(x);
+        if (fabs(got - want) > max_abs) max_abs = fabs(got - want);
+        if (want != 0 && fabs(got - want) / fabs(want) > max_rel) max_rel = fabs(got - want) / fabs(want);
+    }
+    if (test_verbose()) fprintf(stderr, "    tanh max abs err %.3g, max rel err %.3g\n", max_abs, max_rel);
+    CHECK_MSG(max_abs < 2e-7, "fast_tanhf absolute error %g", max_abs);
+    CHECK_MSG(max_rel < 4e-7, "fast_tanhf relative error %g", max_rel);
+    CHECK(fast_tanhf(0.0f) == 0.0f && fast_tanhf(1e-20f) == 1e-20f && fast_tanhf(-1e-20f) == -1e-20f);
+    CHECK(fast_tanhf(20.0f) == 1.0f && fast_tanhf(-20.0f) == -1.0f);
+}
+
 TEST(kernel_gelu_matches_erf_gelu) {
     int n = 3, d = 1000;
     float *x = mallocCheck(sizeof(float) * n * d), *want = mallocCheck(sizeof(float) * n * d);
