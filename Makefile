@@ -1,4 +1,5 @@
-# AdapLeR-C.  `make deps` (as root) installs the Debian packages; `make` builds bin/adapler;
+# AdapLeR-C.  `make deps` (as root) installs the Debian packages, and every build runs it
+# once first; `make` builds bin/adapler;
 # `make test` runs the test suite; `make bench` the benchmarks.  See README.md.
 
 CC      ?= gcc
@@ -33,9 +34,16 @@ DEPS     := $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/engine/main.d
 .PHONY: all test test-asan bench deps clean demo data
 all: $(BINDIR)/adapler $(BINDIR)/tests
 
-$(BUILD)/%.o: %.c
+$(BUILD)/%.o: %.c | $(BUILD)/.deps-ok
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# Every build runs the deps step once first (stamp in the build directory), so that `make
+# demo` and `make test` work on a fresh machine as root; without root and with packages
+# missing it names them and stops.
+$(BUILD)/.deps-ok:
+	@$(MAKE) --no-print-directory deps
+	@mkdir -p $(dir $@) && touch $@
 
 # experiments/results_db.c embeds results/schema.sql (.incbin), which -MMD cannot see.
 $(BUILD)/experiments/results_db.o: results/schema.sql
