@@ -163,8 +163,8 @@ static void gemm_packed_for(float *out, const float *inp, const linear_w *lw, in
 
 static void gemm_packed_run(float *out, const float *inp, const linear_w *lw, int n, linear_act act) {
     const int threads = omp_get_max_threads();
-    /* one (tile, panel) pair leaves every thread but one idle, and a small product (AdapLeR's
-     * predictor below 25 rows) costs less than waking them: no region then */
+    /* one (tile, panel) pair (AdapLeR's 32-wide predictor on up to 48 rows) leaves every
+     * thread but one idle, and a small product costs less than waking them: no region then */
     const int panels = (lw->out + GEMM_PANEL - 1) / GEMM_PANEL;
     const int tr = tile_rows_for(n, panels, threads), pairs = panels * ((n + tr - 1) / tr);
     if (pairs > 1 && ((size_t)n * lw->in * lw->out > 200000 || (size_t)lw->in * lw->out >= 65536)) {
