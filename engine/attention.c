@@ -277,19 +277,22 @@ static void attend_one(float *ctx, float *S, const float *qkv, int r0, int n, in
  * n^2, the softmax and the copies as n, and a call has its own overhead. */
 static int64_t pair_cost(int n) { return (int64_t)n * n + 8 * (int64_t)n + 32; }
 
-/* First pair of thread k's share: the pairs split, in order, into num_threads contiguous
- * ranges of about equal estimated cost.  Every thread computes the same boundaries. */
-static int pair_start(const int *off, int n_seq, int n_heads, int64_t total, int k, int nt) {
-    if (k == 0) return 0;
-    if (k == nt) return n_seq * n_heads;
-    const int64_t target = total * k / nt;
-    int64_t acc = 0;
-    for (int s = 0; s < n_seq; s++) {
-        const int64_t c = pair_cost(off[s + 1] - off[s]);
-        for (int h = 0; h < n_heads; h++, acc += c)
-            if (acc >= target) return s * n_heads + h;
+/* This thread's share [*lo, *hi) of the pairs: they split, in order, into num_threads
+ * contiguous ranges of about equal estimated cost; thread k's range starts at the first pair
+ * with cost total * k / nt before it, so neighbours agree on their common boundary. */
+static void pair_share(const int *off, int n_seq, int n_heads, int id, int nt, int *lo, int *hi) {
+    int64_t total = 0, acc = 0;
+    for (int s = 0; s < n_seq; s++) total += pair_cost(off[s + 1] - off[s]) * n_heads;
+    const int64_t from = total * id / nt, to = total * (id + 1) / nt;
+    *lo = *hi = n_seq * n_heads;
+    for (int p = 0; p < n_seq * n_heads; p++) {
+        if (*lo == n_seq * n_heads && acc >= from) *lo = p;
+        if (acc >= to) {
+            *hi = p;
+            break;
+        }
+        acc += pair_cost(off[p / n_heads + 1] - off[p / n_heads]);
     }
-    return n_seq * n_heads;
 }
 
 /* The (sequence, head) loop, split among the threads of the enclosing region (or run by
@@ -301,10 +304,9 @@ static int pair_start(const int *off, int n_seq, int n_heads, int64_t total, int
 static void attention_for(float *ctx, float *probs, const size_t *prob_off, const float *qkv, const int *off,
                           int n_seq, int d, int n_heads, float scale, const float *key_logmask, float *scratch,
                           size_t per_thread, int sync, adp_barrier *bar) {
-    const int dh = d / n_heads, nt = omp_get_num_threads(), id = omp_get_thread_num();
-    int64_t total = 0;
-    for (int s = 0; s < n_seq; s++) total += pair_cost(off[s + 1] - off[s]) * n_heads;
-    const int lo = pair_start(off, n_seq, n_heads, total, id, nt), hi = pair_start(off, n_seq, n_heads, total, id + 1, nt);
+    const int dh = d / n_heads;
+    int lo, hi;
+    pair_share(off, n_seq, n_heads, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
     for (int p = lo; p < hi; p++) {
         int s = p / n_heads, h = p % n_heads;
         int r0 = off[s], n = off[s + 1] - off[s];
