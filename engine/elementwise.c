@@ -36,21 +36,21 @@ ADP_HOT void tanh_forward(float *x, int n) {
 /* The rows of a batch are scattered over a table (16000 x 256 floats for the small shape)
  * that the layers' weights push out of cache between batches: at batch 1, reading them one
  * after the other cost about 7 us for 25 tokens, almost all of it waiting on memory.  Asking
- * for the rows ahead of use lets the loads overlap: all of them first for a short batch,
- * else the word row EMB_AHEAD tokens ahead. */
+ * for the rows EMB_AHEAD tokens ahead of use (the first ones before the loop) lets the
+ * loads overlap. */
 #define EMB_AHEAD 8
-static void prefetch_row(const float *row, int d) {
-    for (size_t b = 0; b < sizeof(float) * (size_t)d; b += 64) __builtin_prefetch((const char *)row + b, 0, 3);
+static void prefetch_rows(const float *word, const float *pos, const int32_t *ids, const int32_t *pos_ids, int t,
+                          int d) {
+    const char *w = (const char *)(word + (size_t)ids[t] * d), *p = (const char *)(pos + (size_t)pos_ids[t] * d);
+    for (size_t b = 0; b < sizeof(float) * (size_t)d; b += 64) __builtin_prefetch(w + b, 0, 3), __builtin_prefetch(p + b, 0, 3);
 }
 
 void embedding_forward(float *out, const int32_t *ids, const int32_t *pos_ids, const int32_t *types,
                        const float *word, const float *pos, const float *type, int n, int d) {
-    const int serial = (size_t)n * d <= 32768;
-    for (int t = 0; serial && t < n; t++)
-        prefetch_row(word + (size_t)ids[t] * d, d), prefetch_row(pos + (size_t)pos_ids[t] * d, d);
-#pragma omp parallel for schedule(static) if (!serial)
+    for (int t = 0; t < n && t < EMB_AHEAD; t++) prefetch_rows(word, pos, ids, pos_ids, t, d);
+#pragma omp parallel for schedule(static) if ((size_t)n * d > 32768)
     for (int t = 0; t < n; t++) {
-        if (!serial && t + EMB_AHEAD < n) prefetch_row(word + (size_t)ids[t + EMB_AHEAD] * d, d);
+        if (t + EMB_AHEAD < n) prefetch_rows(word, pos, ids, pos_ids, t + EMB_AHEAD, d);
         const float *w = word + (size_t)ids[t] * d, *p = pos + (size_t)pos_ids[t] * d;
         const float *ty = type + (size_t)(types ? types[t] : 0) * d;
         float *o = out + (size_t)t * d;
