@@ -150,15 +150,19 @@ int adapler_weights_extra(const adapler_weights *a, bert_extra_tensor **out) {
 
 double adapler_cp_flops(int hidden) { return 2.0 * ADAPLER_CP_DIM * hidden + 2.0 * ADAPLER_CP_DIM; }
 
-void adapler_cp_forward(float *z, float *work, const adapler_weights *a, int layer, const float *h, int T) {
-    const adapler_cp *c = &a->cp[layer];
-    linear_forward(work, h, &a->dense1[layer], T, ACT_GELU);
+/* z (T) = dense2(g), g = work (T, CP_DIM) */
+static void cp_dense2(float *z, const float *work, const adapler_cp *c, int T) {
     for (int t = 0; t < T; t++) {
         const float *g = work + (size_t)t * ADAPLER_CP_DIM;
         float acc = c->b2[0];
         for (int k = 0; k < ADAPLER_CP_DIM; k++) acc += c->w2[k] * g[k];
         z[t] = acc;
     }
+}
+
+void adapler_cp_forward(float *z, float *work, const adapler_weights *a, int layer, const float *h, int T) {
+    linear_forward(work, h, &a->dense1[layer], T, ACT_GELU);
+    cp_dense2(z, work, &a->cp[layer], T);
 }
 
 typedef struct {
@@ -206,7 +210,8 @@ static int adapler_select(const prune_strategy *ps, const prune_step *st, uint8_
             tr->n_layers = st->n_layers;
         }
     }
-    adapler_cp_forward(S->z, S->work, S->a, st->layer, st->hidden, T);
+    if (st->scores) memcpy(S->z, st->scores, sizeof(float) * (size_t)T);
+    else adapler_cp_forward(S->z, S->work, S->a, st->layer, st->hidden, T);
     const double eta = S->a->eta[st->layer] * S->eta_scale;
     const double cp_flops = adapler_cp_flops(st->hidden_size);
     for (int s = 0; s < st->n_seq; s++) {
@@ -221,6 +226,20 @@ static int adapler_select(const prune_strategy *ps, const prune_step *st, uint8_
                 tr->score[(size_t)st->layer * tr->n_tokens + S->in_off[s] + (size_t)st->pos[r0 + i]] = z[i];
     }
     return ADP_OK;
+}
+
+/* prune.h score_rows: the predictor's logits (before the softmax over each sequence) for
+ * rows [r0, r1), on the calling thread, through a stack buffer of 48 rows: the same bits as
+ * adapler_cp_forward's. */
+static void adapler_score_rows(const prune_strategy *ps, int layer, const float *x, int hidden, int r0, int r1,
+                               float *scores) {
+    const adapler_state *S = ps->state;
+    float work[48 * ADAPLER_CP_DIM];
+    for (int t = r0; t < r1; t += 48) {
+        int n = ADP_MIN(48, r1 - t);
+        linear_forward_serial(work, x + (size_t)t * hidden, &S->a->dense1[layer], n, ACT_GELU);
+        cp_dense2(scores + t, work, &S->a->cp[layer], n);
+    }
 }
 
 static void adapler_destroy(prune_strategy *ps) {
@@ -242,6 +261,7 @@ int adapler_strategy_create(prune_strategy *ps, const adapler_weights *a, double
     ps->state = S;
     ps->wants = adapler_wants;
     ps->select = adapler_select;
+    ps->score_rows = adapler_score_rows;
     ps->destroy = adapler_destroy;
     return ADP_OK;
 }

@@ -31,7 +31,7 @@ void bert_ctx_init(bert_ctx *c) {
 
 void bert_ctx_free(bert_ctx *c) {
     free(c->x), free(c->x_alt), free(c->y), free(c->qkv), free(c->ctxv), free(c->ffn), free(c->scratch);
-    free(c->probs), free(c->pool_in), free(c->pooled), free(c->pos), free(c->pos_alt), free(c->pos_ids);
+    free(c->scores), free(c->probs), free(c->pool_in), free(c->pooled), free(c->pos), free(c->pos_alt), free(c->pos_ids);
     free(c->off), free(c->off_alt), free(c->orig_len), free(c->prob_off), free(c->keep);
     free(c->logits), free(c->layer_tokens), free(c->ffn_tokens), free(c->drop_stage), free(c->flops);
     memset(c, 0, sizeof *c);
@@ -46,7 +46,7 @@ static void ctx_reserve(bert_ctx *c, const bert_config *cfg, size_t T, int n_seq
     if (T > c->cap_tokens) {
         GROW(c->x, T * H), GROW(c->x_alt, T * H), GROW(c->y, T * H), GROW(c->qkv, T * 3 * H);
         GROW(c->ctxv, T * H), GROW(c->ffn, T * I), GROW(c->pos, T), GROW(c->pos_alt, T), GROW(c->pos_ids, T);
-        GROW(c->keep, T), GROW(c->drop_stage, T);
+        GROW(c->keep, T), GROW(c->drop_stage, T), GROW(c->scores, T);
         c->cap_tokens = T;
     }
     size_t scratch = (size_t)omp_get_max_threads() * (size_t)max_len * (size_t)max_len;
@@ -101,7 +101,9 @@ static int prune_point_run(bert_ctx *c, const bert_model *m, const bert_run_opts
         .off = c->off, .pos = c->pos, .orig_len = c->orig_len, .hidden = c->x, .hidden_size = cfg->hidden,
         .probs = want == PRUNE_ACT_WITH_PROBS ? c->probs : NULL, .prob_off = c->prob_off, .n_heads = cfg->heads,
         .input_ids = b->ids, .input_types = b->types, .input_off = b->off,
+        .scores = point == PRUNE_AT_INPUT && c->scores_layer == layer ? c->scores : NULL,
     };
+    c->scores_layer = -1;
     if (o->prune->select(o->prune, &st, c->keep, c->flops) != ADP_OK)
         return adp_preferr("pruning strategy %s, layer %d: ", o->prune->name, layer);
     int dropped = 0;
@@ -123,6 +125,25 @@ static int prune_point_run(bert_ctx *c, const bert_model *m, const bert_run_opts
     c->off = c->off_alt, c->off_alt = to;
     return ADP_OK;
 }
+
+/* Inside a parallel region: this thread's share of rows [0, T) scored for `layer`'s input
+ * (prune.h score_rows), the same contiguous share as the static row loops of the layer's
+ * LayerNorm give it, so the rows are the ones it has just written. */
+static void score_share(const prune_strategy *ps, int layer, const float *x, int H, int T, float *scores) {
+    const int nt = omp_get_num_threads(), id = omp_get_thread_num(), q = T / nt, r = T % nt;
+    const int r0 = id * q + ADP_MIN(id, r), r1 = r0 + q + (id < r);
+    if (r1 > r0) ps->score_rows(ps, layer, x, H, r0, r1, scores);
+}
+
+/* Does the strategy score layer l's input rows itself (score_rows), and should the engine
+ * call it inside a team region? */
+static int score_in_team(const bert_run_opts *o, int l) {
+    return o->prune && o->prune->score_rows && o->prune->wants(o->prune, l, PRUNE_AT_INPUT) != PRUNE_SKIP;
+}
+
+/* Below this many rows, scoring the first layer's input on one thread costs less than
+ * waking the team for it (about 0.13 us a row for AdapLeR's predictor, 1 us a wake-up). */
+#define SCORE_TEAM_MIN_ROWS 16
 
 /* Layer l's ops can run as one team (see bert_forward): packed weights, several threads,
  * and not switched off with ADAPLER_TEAM=0 (to compare). */
@@ -161,6 +182,12 @@ int bert_forward(bert_ctx *c, const bert_model *m, const bert_batch *b, const be
     embedding_forward(c->x, b->ids, c->pos, b->types, m->w.word_emb, m->w.pos_emb, m->w.type_emb, T0, H);
     layernorm_forward(c->x, NULL, NULL, c->x, m->w.emb_ln_g, m->w.emb_ln_b, T0, H, cfg->ln_eps);
     if (o->hook) o->hook(o->hook_user, -1, c->x, T0, c->off, c->pos);
+    c->scores_layer = -1;
+    if (T0 >= SCORE_TEAM_MIN_ROWS && layer_team_ok(m, 0) && score_in_team(o, 0)) {
+#pragma omp parallel
+        score_share(o->prune, 0, c->x, H, T0, c->scores);
+        c->scores_layer = 0;
+    }
 
     for (int l = 0; l < L; l++) {
         const bert_layer_w *w = &m->w.layer[l];
@@ -192,6 +219,7 @@ int bert_forward(bert_ctx *c, const bert_model *m, const bert_batch *b, const be
          * is one region when nothing happens between its two blocks.  Same results. */
         const int team = layer_team_ok(m, l);
         const int merged = team && want_mid == PRUNE_SKIP;
+        const int score_next = team && l + 1 < L && score_in_team(o, l + 1);
         adp_barrier *bar = adp_team_barrier(&c->bar);
 
         /* attention block (and, merged, the feed-forward block) */
@@ -207,6 +235,7 @@ int bert_forward(bert_ctx *c, const bert_model *m, const bert_batch *b, const be
                     linear_forward_team(c->ffn, x, &lin->ffn1, T, ACT_GELU, bar);
                     linear_forward_team(c->y, c->ffn, &lin->ffn2, T, ACT_NONE, bar);
                     residual_layernorm_forward_team(x, c->y, x, w->ln2_g, w->ln2_b, T, H, cfg->ln_eps, bar);
+                    if (score_next) score_share(o->prune, l + 1, x, H, T, c->scores);
                 }
             }
         } else {
@@ -232,12 +261,14 @@ int bert_forward(bert_ctx *c, const bert_model *m, const bert_batch *b, const be
                 linear_forward_team(c->ffn, x, &lin->ffn1, T, ACT_GELU, bar);
                 linear_forward_team(c->y, c->ffn, &lin->ffn2, T, ACT_NONE, bar);
                 residual_layernorm_forward_team(x, c->y, x, w->ln2_g, w->ln2_b, T, H, cfg->ln_eps, bar);
+                if (score_next) score_share(o->prune, l + 1, x, H, T, c->scores);
             }
         } else {
             linear_forward(c->ffn, x, &lin->ffn1, T, ACT_GELU);
             linear_forward(c->y, c->ffn, &lin->ffn2, T, ACT_NONE);
             residual_layernorm_forward(x, NULL, NULL, NULL, c->y, x, w->ln2_g, w->ln2_b, T, H, cfg->ln_eps);
         }
+        if (score_next) c->scores_layer = l + 1;
         if (o->hook) o->hook(o->hook_user, l, x, T, c->off, c->pos);
     }
     const float *x = c->x;

@@ -46,6 +46,8 @@ typedef struct {
     size_t cap_tokens, cap_probs, cap_scratch;
     int cap_seq, cap_labels, cap_layers;
     float *x, *x_alt, *y, *qkv, *ctxv, *ffn, *scratch, *probs, *pool_in, *pooled;
+    float *scores;    /* (T) prune.h score_rows' scores for layer scores_layer's input, or -1 */
+    int scores_layer;
     int32_t *pos, *pos_alt, *pos_ids;
     int *off, *off_alt, *orig_len;
     size_t *prob_off;

@@ -154,28 +154,32 @@ static const kernel_fn KERNELS32[7] = {NULL, kernel_1x32, kernel_2x32, kernel_3x
  * whatever the tiling, so results do not depend on the thread count. */
 static int tile_rows_for(int n, int panels, int threads) { return n <= 256 && panels >= 2 * threads ? n : 48; }
 
+/* Rows [t0, t_end) of panel p, in blocks of 6; the first block streams the panel. */
+static void gemm_tile(float *out, const float *inp, const linear_w *lw, int t0, int t_end, int p, linear_act act) {
+    const int in = lw->in, od = lw->out;
+    const float *panel = lw->packed + (size_t)p * in * GEMM_PANEL;
+    const float *bias = lw->b ? lw->b + (size_t)p * GEMM_PANEL : NULL;
+    const int width = ADP_MIN(GEMM_PANEL, od - p * GEMM_PANEL);
+    for (int t = t0; t < t_end; t += 6) {
+        int rows = ADP_MIN(6, t_end - t);
+        const float *x[6];
+        for (int r = 0; r < 6; r++) x[r] = inp + (size_t)(t + (r < rows ? r : 0)) * in;
+        float *y = out + (size_t)t * od + (size_t)p * GEMM_PANEL;
+        (width <= 32 ? KERNELS32 : KERNELS)[rows](y, od, x, panel, bias, in, width, t == t0);
+        if (act == ACT_GELU)
+            for (int r = 0; r < rows; r++) gelu_inplace(y + (size_t)r * od, (size_t)width);
+    }
+}
+
 static void gemm_packed_for(float *out, const float *inp, const linear_w *lw, int n, linear_act act, int threads,
                             int sync, adp_barrier *bar) {
-    const int in = lw->in, od = lw->out, panels = (od + GEMM_PANEL - 1) / GEMM_PANEL;
+    const int panels = (lw->out + GEMM_PANEL - 1) / GEMM_PANEL;
     const int tile_rows = tile_rows_for(n, panels, threads);
     const int tiles = (n + tile_rows - 1) / tile_rows;
 #pragma omp for schedule(static) collapse(2) nowait
     for (int tt = 0; tt < tiles; tt++)
-        for (int p = 0; p < panels; p++) {
-            const float *panel = lw->packed + (size_t)p * in * GEMM_PANEL;
-            const float *bias = lw->b ? lw->b + (size_t)p * GEMM_PANEL : NULL;
-            int width = ADP_MIN(GEMM_PANEL, od - p * GEMM_PANEL);
-            int t_end = ADP_MIN(n, (tt + 1) * tile_rows);
-            for (int t = tt * tile_rows; t < t_end; t += 6) {
-                int rows = ADP_MIN(6, t_end - t);
-                const float *x[6];
-                for (int r = 0; r < 6; r++) x[r] = inp + (size_t)(t + (r < rows ? r : 0)) * in;
-                float *y = out + (size_t)t * od + (size_t)p * GEMM_PANEL;
-                (width <= 32 ? KERNELS32 : KERNELS)[rows](y, od, x, panel, bias, in, width, t == tt * tile_rows);
-                if (act == ACT_GELU)
-                    for (int r = 0; r < rows; r++) gelu_inplace(y + (size_t)r * od, (size_t)width);
-            }
-        }
+        for (int p = 0; p < panels; p++)
+            gemm_tile(out, inp, lw, tt * tile_rows, ADP_MIN(n, (tt + 1) * tile_rows), p, act);
     if (sync) adp_team_sync(bar);
 }
 
@@ -211,14 +215,7 @@ void linear_forward_team(float *out, const float *inp, const linear_w *lw, int n
 #endif
 }
 
-void linear_forward(float *out, const float *inp, const linear_w *lw, int n, linear_act act) {
-    if (n <= 0) return;
-#if HAVE_X86
-    if (lw->packed && gemm_packed_enabled()) {
-        gemm_packed_run(out, inp, lw, n, act);
-        return;
-    }
-#endif
+static void linear_forward_blas(float *out, const float *inp, const linear_w *lw, int n, linear_act act) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, lw->out, lw->in, 1.0f, inp, lw->in, lw->w, lw->in, 0.0f,
                 out, lw->out);
     if (lw->b || act != ACT_NONE) {
@@ -232,4 +229,26 @@ void linear_forward(float *out, const float *inp, const linear_w *lw, int n, lin
             if (act == ACT_GELU) gelu_inplace(o, (size_t)od);
         }
     }
+}
+
+void linear_forward(float *out, const float *inp, const linear_w *lw, int n, linear_act act) {
+    if (n <= 0) return;
+#if HAVE_X86
+    if (lw->packed && gemm_packed_enabled()) {
+        gemm_packed_run(out, inp, lw, n, act);
+        return;
+    }
+#endif
+    linear_forward_blas(out, inp, lw, n, act);
+}
+
+void linear_forward_serial(float *out, const float *inp, const linear_w *lw, int n, linear_act act) {
+    if (n <= 0) return;
+#if HAVE_X86
+    if (lw->packed && gemm_packed_enabled()) {
+        for (int p = 0; p < (lw->out + GEMM_PANEL - 1) / GEMM_PANEL; p++) gemm_tile(out, inp, lw, 0, n, p, act);
+        return;
+    }
+#endif
+    linear_forward_blas(out, inp, lw, n, act); /* inside a parallel region OpenBLAS runs on one thread */
 }

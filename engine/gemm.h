@@ -41,6 +41,11 @@ typedef enum { ACT_NONE = 0, ACT_GELU = 1 } linear_act;
  * or by OpenBLAS; call outside parallel regions. */
 void linear_forward(float *out, const float *inp, const linear_w *lw, int n, linear_act act);
 
+/* Serial variant, for one thread's share of the rows inside a parallel region (a pruning
+ * strategy's scoring, prune.h score_rows): runs on the calling thread only.  The same
+ * result as linear_forward's, bit for bit. */
+void linear_forward_serial(float *out, const float *inp, const linear_w *lw, int n, linear_act act);
+
 /* Team variant, for a sequence of ops inside one parallel region (bert_forward runs a layer
  * that way: one fork/join instead of one per op): every thread of the region calls it with
  * the same arguments; it splits the work and returns after a barrier (bar, see barrier.h, or

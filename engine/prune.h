@@ -43,6 +43,9 @@ typedef struct {
      * pass); the others ignore it. */
     const int32_t *input_ids, *input_types;
     const int *input_off;
+    /* AT_INPUT: score_rows' scores for these rows (T), when the engine computed them while
+     * the previous layer ran (see score_rows); NULL otherwise: the strategy scores itself. */
+    const float *scores;
 } prune_step;
 
 typedef struct prune_strategy prune_strategy;
@@ -55,6 +58,15 @@ struct prune_strategy {
      * strategy itself spends scoring each sequence.  ADP_OK or ADP_ERR. */
     int (*select)(const prune_strategy *ps, const prune_step *step, uint8_t *keep, double *flops);
     void (*destroy)(prune_strategy *ps);
+    /* Optional (NULL: not offered).  A score for each input row of `layer` (rows [r0, r1) of
+     * x (T, hidden), into scores[r0 .. r1)), that depends on nothing but that row; select
+     * then finds them in step->scores.  When the layers run as one parallel team (bert.c),
+     * the engine calls it inside the previous layer's region, each thread on the rows it
+     * has just normalised: the scoring runs on every thread and on rows still in cache,
+     * instead of on one thread between two layers.  Called concurrently on disjoint ranges:
+     * it must not write anything else. */
+    void (*score_rows)(const prune_strategy *ps, int layer, const float *x, int hidden, int r0, int r1,
+                       float *scores);
 };
 
 /* Compact a packed batch to the kept rows, in order.

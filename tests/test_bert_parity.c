@@ -285,3 +285,102 @@ TEST(parity_adapler_light_pruning_small_batches) {
     parity_case("--layers 4 --hidden 64 --heads 2 --inter 96 --seed 12 --adapler", "1,7,33,64,150,3", 0, NULL, "input",
                 2, 0.2);
 }
+
+/* Wraps AdapLeR's strategy and records, per layer, whether select found the engine's
+ * scores (prune.h score_rows) and how many rows score_rows was asked for. */
+typedef struct {
+    prune_strategy inner;
+    int got_scores[16], scored_rows[16];
+} spy_state;
+
+static int spy_wants(const prune_strategy *ps, int layer, prune_point point) {
+    const spy_state *sp = ps->state;
+    return sp->inner.wants(&sp->inner, layer, point);
+}
+static int spy_select(const prune_strategy *ps, const prune_step *st, uint8_t *keep, double *flops) {
+    spy_state *sp = ps->state;
+    sp->got_scores[st->layer] += st->scores != NULL;
+    return sp->inner.select(&sp->inner, st, keep, flops);
+}
+static void spy_score_rows(const prune_strategy *ps, int layer, const float *x, int hidden, int r0, int r1,
+                           float *scores) {
+    spy_state *sp = ps->state;
+#pragma omp atomic
+    sp->scored_rows[layer] += r1 - r0;
+    sp->inner.score_rows(&sp->inner, layer, x, hidden, r0, r1, scores);
+}
+
+TEST(parity_adapler_predictor_in_the_layer_team_same_bits) {
+    /* With two threads the engine scores each layer's input inside the previous layer's
+     * parallel region (and the first layer's in a region of its own): the predictions, the
+     * kept rows and the FLOPs must be those of one thread, where AdapLeR scores each layer
+     * itself, bit for bit, at light and heavy pruning. */
+    const char *dir = test_tmpdir();
+    REQUIRE(test_python("ref_bert.py", "make --out %s/m --layers 4 --hidden 128 --heads 2 --inter 256 --seed 21 --adapler",
+                        dir) == 0);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/m", dir);
+    bert_model m;
+    st_file st;
+    REQUIRE(bert_model_load(&m, path, 0, &st) == ADP_OK);
+    adapler_weights aw = {0};
+    REQUIRE(adapler_weights_load(&aw, &st, m.cfg.layers, m.cfg.hidden) == ADP_OK);
+    enum { NS = 5 };
+    int len[NS] = {40, 1, 17, 96, 3}, off[NS + 1] = {0};
+    for (int s = 0; s < NS; s++) off[s + 1] = off[s] + len[s];
+    const int T = off[NS], C = m.cfg.num_labels, L = m.cfg.layers;
+    int32_t *ids = mallocCheck(sizeof(int32_t) * (size_t)T);
+    for (int i = 0; i < T; i++) ids[i] = 5 + (i * 53) % 290;
+    for (int s = 0; s < NS; s++) ids[off[s]] = 2; /* [CLS]-like first token */
+    bert_batch b = {.n_seq = NS, .ids = ids, .off = off};
+    const double scales[2] = {0.3, 1.0};
+    for (int k = 0; k < 2; k++) {
+        float logits[2][NS * 8];
+        uint8_t stage[2][256];
+        double flops[2][NS];
+        int tokens[2][NS * 16];
+        spy_state sp[2];
+        for (int th = 0; th < 2; th++) {
+            adp_set_threads(th + 1);
+            memset(&sp[th], 0, sizeof sp[th]);
+            REQUIRE(adapler_strategy_create(&sp[th].inner, &aw, scales[k], NULL) == ADP_OK);
+            prune_strategy spy = {.name = "spy", .state = &sp[th], .wants = spy_wants, .select = spy_select,
+                                  .score_rows = spy_score_rows};
+            bert_ctx c;
+            bert_ctx_init(&c);
+            const bert_result *r;
+            bert_run_opts o = {.prune = &spy};
+            REQUIRE(bert_forward(&c, &m, &b, &o, &r) == ADP_OK);
+            memcpy(logits[th], r->logits, sizeof(float) * NS * C);
+            memcpy(stage[th], r->drop_stage, (size_t)T);
+            memcpy(flops[th], r->flops, sizeof(double) * NS);
+            memcpy(tokens[th], r->layer_tokens, sizeof(int) * NS * L);
+            bert_ctx_free(&c);
+            sp[th].inner.destroy(&sp[th].inner);
+        }
+        adp_set_threads(0);
+        CHECK(memcmp(logits[0], logits[1], sizeof(float) * NS * C) == 0);
+        CHECK(memcmp(stage[0], stage[1], (size_t)T) == 0);
+        CHECK(memcmp(flops[0], flops[1], sizeof(double) * NS) == 0);
+        CHECK(memcmp(tokens[0], tokens[1], sizeof(int) * NS * L) == 0);
+        /* one thread: AdapLeR scored every layer itself; two: the engine did, every row */
+        for (int l = 0; l < L; l++) {
+            int rows_in = 0; /* rows entering layer l's pruning step: those that left layer l - 1 */
+            for (int s = 0; s < NS; s++) rows_in += l == 0 ? len[s] : tokens[1][s * L + l - 1];
+            CHECK_INT(sp[0].got_scores[l], 0);
+            CHECK_INT(sp[0].scored_rows[l], 0);
+            if (gemm_packed_enabled()) {
+                CHECK_INT(sp[1].got_scores[l], 1);
+                CHECK_INT(sp[1].scored_rows[l], rows_in);
+            }
+        }
+        /* and the pruning was real: the last layer saw fewer rows than the first */
+        int first = 0, last = 0;
+        for (int s = 0; s < NS; s++) first += tokens[0][s * L], last += tokens[0][s * L + L - 1];
+        CHECK_MSG(last < first, "eta scale %g: %d rows at the first layer, %d at the last", scales[k], first, last);
+    }
+    free(ids);
+    adapler_weights_free(&aw);
+    st_close(&st);
+    bert_model_free(&m);
+}
