@@ -250,5 +250,5 @@ void linear_forward_serial(float *out, const float *inp, const linear_w *lw, int
         return;
     }
 #endif
-    linear_forward_blas(out, inp, lw, n, act); /* inside a parallel region OpenBLAS runs on one thread */
+    linear_forward_blas(out, inp, lw, n, act); /* unpacked: the engine's team path never gets here */
 }
