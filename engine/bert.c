@@ -31,7 +31,8 @@ void bert_ctx_init(bert_ctx *c) {
 
 void bert_ctx_free(bert_ctx *c) {
     free(c->x), free(c->x_alt), free(c->y), free(c->qkv), free(c->ctxv), free(c->ffn), free(c->scratch);
-    free(c->scores), free(c->probs), free(c->pool_in), free(c->pooled), free(c->pos), free(c->pos_alt), free(c->pos_ids);
+    free(c->scores), free(c->probs), free(c->pool_in), free(c->pooled);
+    free(c->pos), free(c->pos_alt), free(c->pos_ids);
     free(c->off), free(c->off_alt), free(c->orig_len), free(c->prob_off), free(c->keep);
     free(c->logits), free(c->layer_tokens), free(c->ffn_tokens), free(c->drop_stage), free(c->flops);
     memset(c, 0, sizeof *c);
@@ -135,8 +136,7 @@ static void score_share(const prune_strategy *ps, int layer, const float *x, int
     if (r1 > r0) ps->score_rows(ps, layer, x, H, r0, r1, scores);
 }
 
-/* Does the strategy score layer l's input rows itself (score_rows), and should the engine
- * call it inside a team region? */
+/* Does the strategy act at layer l's input and offer score_rows for it? */
 static int score_in_team(const bert_run_opts *o, int l) {
     return o->prune && o->prune->score_rows && o->prune->wants(o->prune, l, PRUNE_AT_INPUT) != PRUNE_SKIP;
 }
