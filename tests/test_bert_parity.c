@@ -316,8 +316,8 @@ TEST(parity_adapler_predictor_in_the_layer_team_same_bits) {
      * kept rows and the FLOPs must be those of one thread, where AdapLeR scores each layer
      * itself, bit for bit, at light and heavy pruning. */
     const char *dir = test_tmpdir();
-    REQUIRE(test_python("ref_bert.py", "make --out %s/m --layers 4 --hidden 128 --heads 2 --inter 256 --seed 21 --adapler",
-                        dir) == 0);
+    REQUIRE(test_python("ref_bert.py", "make --out %s/m --layers 4 --hidden 128 --heads 2 --inter 256 --seed 21 %s",
+                        dir, "--adapler") == 0);
     char path[4200];
     snprintf(path, sizeof path, "%s/m", dir);
     bert_model m;
