@@ -128,8 +128,8 @@ static int prune_point_run(bert_ctx *c, const bert_model *m, const bert_run_opts
 }
 
 /* Inside a parallel region: this thread's share of rows [0, T) scored for `layer`'s input
- * (prune.h score_rows), the same contiguous share as the static row loops of the layer's
- * LayerNorm give it, so the rows are the ones it has just written. */
+ * (prune.h score_rows): contiguous, split as libgomp splits the LayerNorm's static row loop,
+ * so the rows are the ones this thread has just written (any split gives the same scores). */
 static void score_share(const prune_strategy *ps, int layer, const float *x, int H, int T, float *scores) {
     const int nt = omp_get_num_threads(), id = omp_get_thread_num(), q = T / nt, r = T % nt;
     const int r0 = id * q + ADP_MIN(id, r), r1 = r0 + q + (id < r);
