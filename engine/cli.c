@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 
@@ -28,5 +29,15 @@ int cli_parse_double(const char *cmd, const char *opt, const char *s, double lo,
         return 0;
     }
     *out = v;
+    return 1;
+}
+
+int cli_parse_weights(const char *cmd, const char *s, int *f16) {
+    if (s && !strcmp(s, "f32")) *f16 = 0;
+    else if (s && !strcmp(s, "f16")) *f16 = 1;
+    else {
+        fprintf(stderr, "%s: --weights: expected f32 or f16, got '%s'\n", cmd, s ? s : "");
+        return 0;
+    }
     return 1;
 }

@@ -16,7 +16,8 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: adapler eval --model DIR --dataset NAME [--split dev|test] [--method NAME [knob]]\n"
-            "                    [--batch N] [--threads N] [--max-len N] [--repeats R] [--examples FILE]\n\n"
+            "                    [--batch N] [--threads N] [--max-len N] [--repeats R] [--weights f32|f16]\n"
+            "                    [--examples FILE]\n\n"
             "Evaluate a classifier with a pruning method on a split and print one JSON object (one line):\n"
             "  accuracy, macro_f1 (and f1 of label 1 for two-class tasks)\n"
             "  flops_speedup   total FLOPs of the same model unpruned on the unpadded lengths, over\n"
@@ -37,7 +38,7 @@ static void usage(FILE *f) {
             "  --batch N       sequences per packed batch (default 32)\n"
             "  --threads N     OpenMP/OpenBLAS threads (default: $OMP_NUM_THREADS, else all cores)\n"
             "  --max-len N     truncate to N WordPieces (default: 512 or the model's positions)\n"
-            "  --repeats R     wall-clock repeats (default 3; 0 skips timing)\n"
+            "  --repeats R     wall-clock repeats (default 3; 0 skips timing)\n" CLI_WEIGHTS_HELP
             "  --examples FILE also write one JSON line per example: index, id, label, pred,\n"
             "                  layer_tokens, flops, kept (original positions reaching the last layer),\n"
             "                  token_layers (per WordPiece: layers it entered, L = all), pieces, knob;\n"
@@ -323,8 +324,8 @@ static int eval_value(eval_state *E, const method_opts *mopt, const st_file *st)
         }
         printf("}");
     }
-    printf(", \"batch\": %ld, \"threads\": %d, \"max_len\": %zu, \"truncated\": %zu}\n", E->batch, E->nthreads, E->ml,
-           pk->n_truncated);
+    printf(", \"batch\": %ld, \"threads\": %d, \"weights\": \"%s\", \"max_len\": %zu, \"truncated\": %zu}\n", E->batch,
+           E->nthreads, E->m->weights_f16 ? "f16" : "f32", E->ml, pk->n_truncated);
     rc = fflush(stdout) == 0 && !ferror(stdout) ? ADP_OK : adp_seterr("stdout: write failed");
 done:
     if (have_kr) eraser_keep_rates_free(&kr);
@@ -336,6 +337,7 @@ done:
 int cmd_eval(int argc, char **argv) {
     const char *model_dir = NULL, *examples_path = NULL;
     long batch = 32, threads = 0, max_len = 0, repeats = 3;
+    int f16 = 0;
     split_id split = SPLIT_DEV;
     dataset_opts dopt;
     method_opts mopt;
@@ -397,6 +399,9 @@ int cmd_eval(int argc, char **argv) {
         } else if (!strcmp(a, "--repeats") && v) {
             if (!cli_parse_int("eval", "--repeats", v, 0, 1000, &repeats)) goto usage_fail;
             i++;
+        } else if (!strcmp(a, "--weights") && v) {
+            if (!cli_parse_weights("eval", v, &f16)) goto usage_fail;
+            i++;
         } else {
             fprintf(stderr, "eval: unknown or incomplete option '%s' (see adapler eval --help)\n", a);
             goto usage_fail;
@@ -421,6 +426,7 @@ int cmd_eval(int argc, char **argv) {
 
     if (bert_model_load(&m, model_dir, 0, &st) != ADP_OK) goto fail;
     have_model = 1;
+    if (f16 && bert_model_use_f16(&m) != ADP_OK) goto fail;
     if (!m.vocab_path) {
         adp_seterr("%s: no vocab.txt next to the model", model_dir);
         goto fail;

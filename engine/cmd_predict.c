@@ -11,7 +11,8 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: adapler predict --model DIR [--batch N] [--threads N] [--max-len N] [--no-lower]\n\n"
+            "usage: adapler predict --model DIR [--batch N] [--threads N] [--max-len N] [--no-lower]\n"
+            "                       [--weights f32|f16]\n\n"
             "Run a sequence classifier (Hugging Face layout: config.json, model.safetensors) on\n"
             "JSONL read from stdin, one object per line, either token ids\n"
             "  {\"input_ids\": [2, 1037, ...], \"token_type_ids\": [0, 0, ...]}   (token_type_ids optional)\n"
@@ -25,7 +26,9 @@ static void usage(FILE *f) {
             "  --batch N     sequences per packed batch (default 32)\n"
             "  --threads N   OpenMP/OpenBLAS threads (default: $OMP_NUM_THREADS, else all cores)\n"
             "  --max-len N   truncate text input to N pieces (default: the model's positions)\n"
-            "  --no-lower    keep case (for cased vocabularies; ours are uncased)\n\n"
+            "  --no-lower    keep case (for cased vocabularies; ours are uncased)\n"
+            "  --weights W   f32 (default) or f16: the encoder's projections and pooler rounded to\n"
+            "                IEEE half and streamed as such (half the bytes; sums stay fp32)\n\n"
             "With a pruning method (--method NAME and its knob, below) each output line also holds\n"
             "\"layer_positions\": for every layer, the original positions of the tokens entering it.\n\n%s",
             METHOD_OPTS_HELP);
@@ -156,9 +159,9 @@ static int read_inputs(FILE *in, const bert_config *c, inputs *x, text_in *ti) {
 int cmd_predict(int argc, char **argv) {
     const char *model_dir = NULL;
     long batch = 32, threads = 0, max_len = 0;
-    int lower = 1;
+    int lower = 1, f16 = 0;
     static const struct option opts[] = {{"model", 1, 0, 'm'},   {"batch", 1, 0, 'b'},    {"threads", 1, 0, 't'},
-                                         {"max-len", 1, 0, 'L'}, {"no-lower", 0, 0, 'u'}, {"help", 0, 0, 'h'},
+                                         {"max-len", 1, 0, 'L'}, {"no-lower", 0, 0, 'u'}, {"help", 0, 0, 'h'}, {"weights", 1, 0, 'w'},
                                          {0, 0, 0, 0}};
     /* method options first (they are shared with eval), the rest through getopt */
     method_opts mopt;
@@ -185,6 +188,7 @@ int cmd_predict(int argc, char **argv) {
         case 't': if (!cli_parse_int("predict", "--threads", optarg, 0, 1024, &threads)) { free(rest); return 2; } break;
         case 'L': if (!cli_parse_int("predict", "--max-len", optarg, 3, 1000000, &max_len)) { free(rest); return 2; } break;
         case 'u': lower = 0; break;
+        case 'w': if (!cli_parse_weights("predict", optarg, &f16)) { free(rest); return 2; } break;
         case 'h': usage(stdout); free(rest); return 0;
         default: usage(stderr); free(rest); return 2;
         }
@@ -201,6 +205,12 @@ int cmd_predict(int argc, char **argv) {
     st_file st;
     if (bert_model_load(&m, model_dir, 0, &st) != ADP_OK) {
         fprintf(stderr, "predict: %s\n", adp_errmsg());
+        return 1;
+    }
+    if (f16 && bert_model_use_f16(&m) != ADP_OK) {
+        fprintf(stderr, "predict: %s\n", adp_errmsg());
+        st_close(&st);
+        bert_model_free(&m);
         return 1;
     }
     method me;

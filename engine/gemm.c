@@ -16,6 +16,7 @@
 #include "gemm.h"
 
 #include <cblas.h>
+#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,38 @@ void gemm_pack(float *dst, const float *w, int out, int in) {
         }
 }
 
+/* Half-precision conversions (_Float16, a GCC/Clang extension; with F16C on x86, which
+ * every AVX-512 CPU has, each is one instruction). */
+#if HAVE_X86
+#define F16_TARGET __attribute__((target("f16c")))
+#else
+#define F16_TARGET
+#endif
+
+F16_TARGET size_t gemm_round_f16(float *w, size_t n) {
+    size_t overflow = 0;
+    for (size_t i = 0; i < n; i++) {
+        float r = (float)(_Float16)w[i];
+        overflow += isinf(r) && !isinf(w[i]);
+        w[i] = r;
+    }
+    return overflow;
+}
+
+F16_TARGET void gemm_pack16(uint16_t *dst, const float *w, int out, int in) {
+    int panels = (out + GEMM_PANEL - 1) / GEMM_PANEL;
+#pragma omp parallel for schedule(static)
+    for (int p = 0; p < panels; p++)
+        for (int k = 0; k < in; k++) {
+            uint16_t *row = dst + ((size_t)p * in + k) * GEMM_PANEL;
+            for (int j = 0; j < GEMM_PANEL; j++) {
+                int o = p * GEMM_PANEL + j;
+                _Float16 h = (_Float16)(o < out ? w[(size_t)o * in + k] : 0.0f);
+                memcpy(&row[j], &h, sizeof h);
+            }
+        }
+}
+
 #if HAVE_X86
 #define GEMM_PREFETCH 32
 
@@ -72,10 +105,12 @@ void gemm_pack(float *dst, const float *w, int out, int in) {
  * neither loaded nor multiplied.  Either way each output element is the same chain of
  * FMAs.  x[r] point at the input rows.  bias may be NULL.  stream: the first pass over
  * this panel, which prefetches ahead (past the panel's end that is the next panel, which
- * is where the thread goes next; prefetches never fault). */
+ * is where the thread goes next; prefetches never fault).  F16: the panel holds halves
+ * (a row is 128 bytes), converted as loaded; conv, if not NULL, receives the converted
+ * panel (in x 64 floats) for the tile's later blocks. */
 __attribute__((target("avx512f"), always_inline)) static inline void
-kernel_rx64(float *y, int ldy, const float *const x[6], const float *panel, const float *bias, int in, int width,
-            int stream, const int R, const int V) {
+kernel_rx64(float *y, int ldy, const float *const x[6], const void *panel, const float *bias, int in, int width,
+            int stream, float *conv, const int R, const int V, const int F16) {
     __mmask16 m[4];
     for (int b = 0; b < 4; b++) {
         int rem = width - 16 * b;
@@ -90,15 +125,33 @@ kernel_rx64(float *y, int ldy, const float *const x[6], const float *panel, cons
     __m512 a40 = z0, a41 = z1, a42 = z2, a43 = z3, a50 = z0, a51 = z1, a52 = z2, a53 = z3;
     const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3], *x4 = x[4], *x5 = x[5];
     for (int k = 0; k < in; k++) {
-        const float *w = panel + (size_t)k * GEMM_PANEL;
-        if (stream) {
-            const char *ahead = (const char *)(w + GEMM_PREFETCH * GEMM_PANEL);
-            _mm_prefetch(ahead, _MM_HINT_T0);
-            _mm_prefetch(ahead + 64, _MM_HINT_T0);
-            if (V > 2) _mm_prefetch(ahead + 128, _MM_HINT_T0), _mm_prefetch(ahead + 192, _MM_HINT_T0);
+        __m512 w0, w1, w2, w3, b;
+        if (F16) { /* V == 4 */
+            const uint16_t *w = (const uint16_t *)panel + (size_t)k * GEMM_PANEL;
+            if (stream) {
+                const char *ahead = (const char *)(w + 2 * GEMM_PREFETCH * GEMM_PANEL); /* also 8 KB */
+                _mm_prefetch(ahead, _MM_HINT_T0), _mm_prefetch(ahead + 64, _MM_HINT_T0);
+            }
+            w0 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)w));
+            w1 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(w + 16)));
+            w2 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(w + 32)));
+            w3 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(w + 48)));
+            if (conv) {
+                float *c = conv + (size_t)k * GEMM_PANEL;
+                _mm512_store_ps(c, w0), _mm512_store_ps(c + 16, w1);
+                _mm512_store_ps(c + 32, w2), _mm512_store_ps(c + 48, w3);
+            }
+        } else {
+            const float *w = (const float *)panel + (size_t)k * GEMM_PANEL;
+            if (stream) {
+                const char *ahead = (const char *)(w + GEMM_PREFETCH * GEMM_PANEL);
+                _mm_prefetch(ahead, _MM_HINT_T0);
+                _mm_prefetch(ahead + 64, _MM_HINT_T0);
+                if (V > 2) _mm_prefetch(ahead + 128, _MM_HINT_T0), _mm_prefetch(ahead + 192, _MM_HINT_T0);
+            }
+            w0 = _mm512_load_ps(w), w1 = _mm512_load_ps(w + 16);
+            w2 = V > 2 ? _mm512_load_ps(w + 32) : w0, w3 = V > 2 ? _mm512_load_ps(w + 48) : w0;
         }
-        __m512 w0 = _mm512_load_ps(w), w1 = _mm512_load_ps(w + 16), b;
-        __m512 w2 = V > 2 ? _mm512_load_ps(w + 32) : w0, w3 = V > 2 ? _mm512_load_ps(w + 48) : w0;
 #define ROW(i)                                                                                                 \
     if (R > i) {                                                                                               \
         b = _mm512_set1_ps(x##i[k]);                                                                           \
@@ -124,14 +177,19 @@ kernel_rx64(float *y, int ldy, const float *const x[6], const float *panel, cons
 
 #define KERNEL(R)                                                                                              \
     __attribute__((target("avx512f"))) static void kernel_##R##x64(                                            \
-        float *y, int ldy, const float *const x[6], const float *panel, const float *bias, int in, int width, \
-        int stream) {                                                                                          \
-        kernel_rx64(y, ldy, x, panel, bias, in, width, stream, R, 4);                                          \
+        float *y, int ldy, const float *const x[6], const void *panel, const float *bias, int in, int width,  \
+        int stream, float *conv) {                                                                             \
+        kernel_rx64(y, ldy, x, panel, bias, in, width, stream, conv, R, 4, 0);                                 \
     }                                                                                                          \
     __attribute__((target("avx512f"))) static void kernel_##R##x32(                                            \
-        float *y, int ldy, const float *const x[6], const float *panel, const float *bias, int in, int width, \
-        int stream) {                                                                                          \
-        kernel_rx64(y, ldy, x, panel, bias, in, width, stream, R, 2);                                          \
+        float *y, int ldy, const float *const x[6], const void *panel, const float *bias, int in, int width,  \
+        int stream, float *conv) {                                                                             \
+        kernel_rx64(y, ldy, x, panel, bias, in, width, stream, conv, R, 2, 0);                                 \
+    }                                                                                                          \
+    __attribute__((target("avx512f"))) static void kernel_##R##x64h(                                           \
+        float *y, int ldy, const float *const x[6], const void *panel, const float *bias, int in, int width,  \
+        int stream, float *conv) {                                                                             \
+        kernel_rx64(y, ldy, x, panel, bias, in, width, stream, conv, R, 4, 1);                                 \
     }
 KERNEL(1)
 KERNEL(2)
@@ -141,9 +199,25 @@ KERNEL(5)
 KERNEL(6)
 #undef KERNEL
 
-typedef void (*kernel_fn)(float *, int, const float *const[6], const float *, const float *, int, int, int);
+typedef void (*kernel_fn)(float *, int, const float *const[6], const void *, const float *, int, int, int, float *);
 static const kernel_fn KERNELS[7] = {NULL, kernel_1x64, kernel_2x64, kernel_3x64, kernel_4x64, kernel_5x64, kernel_6x64};
 static const kernel_fn KERNELS32[7] = {NULL, kernel_1x32, kernel_2x32, kernel_3x32, kernel_4x32, kernel_5x32, kernel_6x32};
+static const kernel_fn KERNELS16[7] = {NULL,         kernel_1x64h, kernel_2x64h, kernel_3x64h,
+                                       kernel_4x64h, kernel_5x64h, kernel_6x64h};
+
+/* This thread's buffer for one converted half panel (in x 64 floats), grown on demand and
+ * kept for the thread's life; NULL if it cannot grow (the tile then converts on every pass). */
+static float *f16_scratch(int in) {
+    static _Thread_local float *buf;
+    static _Thread_local size_t cap;
+    size_t need = (size_t)in * GEMM_PANEL;
+    if (cap < need) {
+        free(buf);
+        buf = aligned_alloc(64, need * sizeof(float));
+        cap = buf ? need : 0;
+    }
+    return buf;
+}
 
 /* The (tile, panel) loop as an orphaned worksharing loop: called by every thread of the
  * enclosing parallel region (or by one thread outside any); with `sync` it ends at a
@@ -154,18 +228,26 @@ static const kernel_fn KERNELS32[7] = {NULL, kernel_1x32, kernel_2x32, kernel_3x
  * whatever the tiling, so results do not depend on the thread count. */
 static int tile_rows_for(int n, int panels, int threads) { return n <= 256 && panels >= 2 * threads ? n : 48; }
 
-/* Rows [t0, t_end) of panel p, in blocks of 6; the first block streams the panel. */
+/* Rows [t0, t_end) of panel p, in blocks of 6; the first block streams the panel.  Half
+ * panels: the first block also converts the panel into the thread's buffer when more blocks
+ * follow, and they read that (converting 4 vectors per k for 6 rows cost a dense pass 7-14%). */
 static void gemm_tile(float *out, const float *inp, const linear_w *lw, int t0, int t_end, int p, linear_act act) {
     const int in = lw->in, od = lw->out;
-    const float *panel = lw->packed + (size_t)p * in * GEMM_PANEL;
+    const size_t at = (size_t)p * in * GEMM_PANEL;
+    const void *panel = lw->packed16 ? (const void *)(lw->packed16 + at) : (const void *)(lw->packed + at);
     const float *bias = lw->b ? lw->b + (size_t)p * GEMM_PANEL : NULL;
     const int width = ADP_MIN(GEMM_PANEL, od - p * GEMM_PANEL);
+    const kernel_fn *kernels = lw->packed16 ? KERNELS16 : width <= 32 ? KERNELS32 : KERNELS;
+    float *conv = lw->packed16 && t_end - t0 > 6 ? f16_scratch(in) : NULL;
     for (int t = t0; t < t_end; t += 6) {
         int rows = ADP_MIN(6, t_end - t);
         const float *x[6];
         for (int r = 0; r < 6; r++) x[r] = inp + (size_t)(t + (r < rows ? r : 0)) * in;
         float *y = out + (size_t)t * od + (size_t)p * GEMM_PANEL;
-        (width <= 32 ? KERNELS32 : KERNELS)[rows](y, od, x, panel, bias, in, width, t == t0);
+        if (t == t0 || !conv)
+            kernels[rows](y, od, x, panel, bias, in, width, t == t0, conv);
+        else
+            KERNELS[rows](y, od, x, conv, bias, in, width, 0, NULL);
         if (act == ACT_GELU)
             for (int r = 0; r < rows; r++) gelu_inplace(y + (size_t)r * od, (size_t)width);
     }
@@ -198,9 +280,11 @@ static void gemm_packed_run(float *out, const float *inp, const linear_w *lw, in
 }
 #endif
 
+static inline int has_panels(const linear_w *lw) { return lw->packed || lw->packed16; }
+
 int linear_team_ok(const linear_w *lw) {
 #if HAVE_X86
-    return lw->packed && gemm_packed_enabled();
+    return has_panels(lw) && gemm_packed_enabled();
 #else
     (void)lw;
     return 0;
@@ -234,7 +318,7 @@ static void linear_forward_blas(float *out, const float *inp, const linear_w *lw
 void linear_forward(float *out, const float *inp, const linear_w *lw, int n, linear_act act) {
     if (n <= 0) return;
 #if HAVE_X86
-    if (lw->packed && gemm_packed_enabled()) {
+    if (has_panels(lw) && gemm_packed_enabled()) {
         gemm_packed_run(out, inp, lw, n, act);
         return;
     }
@@ -245,7 +329,7 @@ void linear_forward(float *out, const float *inp, const linear_w *lw, int n, lin
 void linear_forward_serial(float *out, const float *inp, const linear_w *lw, int n, linear_act act) {
     if (n <= 0) return;
 #if HAVE_X86
-    if (lw->packed && gemm_packed_enabled()) {
+    if (has_panels(lw) && gemm_packed_enabled()) {
         for (int p = 0; p < (lw->out + GEMM_PANEL - 1) / GEMM_PANEL; p++) gemm_tile(out, inp, lw, 0, n, p, act);
         return;
     }

@@ -142,11 +142,40 @@ static int model_linears(bert_model *m, linear_w **ls) {
 
 void bert_model_unpack(bert_model *m) {
     free(m->packed);
-    m->packed = NULL;
+    free(m->packed16);
+    m->packed = NULL, m->packed16 = NULL;
     linear_w **ls = mallocCheck(sizeof(linear_w *) * (size_t)(4 * m->cfg.layers + 2));
     int n = model_linears(m, ls);
-    for (int k = 0; k < n; k++) ls[k]->packed = NULL;
+    for (int k = 0; k < n; k++) ls[k]->packed = NULL, ls[k]->packed16 = NULL;
     free(ls);
+}
+
+/* With half weights every linear but the last (the classifier) is half. */
+static int linear_is_f16(const bert_model *m, int k, int n) { return m->weights_f16 && k < n - 1; }
+
+int bert_model_use_f16(bert_model *m) {
+    static const char *const names[4] = {"attention.self.{query,key,value}.weight", "attention.output.dense.weight",
+                                          "intermediate.dense.weight", "output.dense.weight"};
+    linear_w **ls = mallocCheck(sizeof(linear_w *) * (size_t)(4 * m->cfg.layers + 2));
+    int n = model_linears(m, ls), rc = ADP_OK;
+    for (int k = 0; k < n - 1 && rc == ADP_OK; k++) {
+        const linear_w *lw = ls[k];
+        size_t big = gemm_round_f16((float *)lw->w, (size_t)lw->out * (size_t)lw->in);
+        if (big) {
+            if (k < n - 2)
+                rc = adp_seterr("--weights f16: %zu weights of bert.encoder.layer.%d.%s exceed the half range (65504)",
+                                big, k / 4, names[k % 4]);
+            else
+                rc = adp_seterr("--weights f16: %zu weights of bert.pooler.dense.weight exceed the half range (65504)",
+                                big);
+        }
+    }
+    free(ls);
+    if (rc != ADP_OK) return rc;
+    m->weights_f16 = 1;
+    bert_model_unpack(m);
+    bert_model_pack(m);
+    return ADP_OK;
 }
 
 void bert_model_pack(bert_model *m) {
@@ -156,14 +185,24 @@ void bert_model_pack(bert_model *m) {
     }
     linear_w **ls = mallocCheck(sizeof(linear_w *) * (size_t)(4 * m->cfg.layers + 2));
     int n = model_linears(m, ls);
-    size_t total = 0;
-    for (int k = 0; k < n; k++) total += gemm_packed_size(ls[k]->out, ls[k]->in);
+    size_t total = 0, total16 = 0;
+    for (int k = 0; k < n; k++)
+        *(linear_is_f16(m, k, n) ? &total16 : &total) += gemm_packed_size(ls[k]->out, ls[k]->in);
     if (!m->packed) m->packed = alignedCheck(total * sizeof(float));
+    if (total16 && !m->packed16) m->packed16 = alignedCheck(total16 * sizeof(uint16_t));
     float *p = m->packed;
+    uint16_t *p16 = m->packed16;
     for (int k = 0; k < n; k++) {
-        gemm_pack(p, ls[k]->w, ls[k]->out, ls[k]->in);
-        ls[k]->packed = p;
-        p += gemm_packed_size(ls[k]->out, ls[k]->in);
+        size_t size = gemm_packed_size(ls[k]->out, ls[k]->in);
+        if (linear_is_f16(m, k, n)) {
+            gemm_pack16(p16, ls[k]->w, ls[k]->out, ls[k]->in);
+            ls[k]->packed16 = p16, ls[k]->packed = NULL;
+            p16 += size;
+        } else {
+            gemm_pack(p, ls[k]->w, ls[k]->out, ls[k]->in);
+            ls[k]->packed = p, ls[k]->packed16 = NULL;
+            p += size;
+        }
     }
     free(ls);
 }
@@ -187,6 +226,7 @@ void bert_model_init_random(bert_model *m, uint64_t seed) {
 void bert_model_free(bert_model *m) {
     free(m->arena);
     free(m->packed);
+    free(m->packed16);
     free(m->lin);
     bert_weights_free_layout(&m->w);
     bert_config_free(&m->cfg);

@@ -66,6 +66,8 @@ typedef struct {
     bert_layer_lin *lin; /* (L) */
     linear_w pool, cls;
     float *packed;       /* packed panels of every layer projection (gemm.h), or NULL */
+    uint16_t *packed16;  /* with half weights: the projections' and pooler's half panels */
+    int weights_f16;     /* bert_model_use_f16 was called */
     char *vocab_path;    /* DIR/vocab.txt if present, else NULL */
 } bert_model;
 
@@ -76,6 +78,15 @@ void bert_model_alloc(bert_model *m, const bert_config *c);
  * (training) must call it again, or bert_model_unpack() to fall back to plain sgemm. */
 void bert_model_pack(bert_model *m);
 void bert_model_unpack(bert_model *m);
+/* Half-precision weights for inference (`--weights f16`, gemm.h): round the encoder's
+ * projections (query, key, value, attention output, both FFN layers) and the pooler to
+ * IEEE half in place, and pack them as half panels: half the bytes to read per token.
+ * Embeddings, LayerNorm, biases, the classifier and AdapLeR's predictors stay fp32, as do
+ * activations and sums.  Results then equal those of the fp32 model with those weights
+ * rounded.  For a loaded model that is not trained further; on CPUs without the packed
+ * kernel the rounding still applies (same results, no speed-up).  Fails, naming the
+ * tensor, if a weight is beyond the half range (65504). */
+int bert_model_use_f16(bert_model *m);
 /* Initialise as transformers does: N(0, initializer_range) weights, zero biases, LayerNorm
  * gamma 1 and beta 0; deterministic from seed. */
 void bert_model_init_random(bert_model *m, uint64_t seed);

@@ -1,0 +1,196 @@
+/* test_weights_f16.c: half-precision weights (`--weights f16`, gemm.h / model.h
+ * bert_model_use_f16).  The claim is exact: a product with half panels is, bit for bit,
+ * the product with fp32 panels of the weights rounded to half; so is a whole forward pass,
+ * pruned or not, on one thread or two.  Plus the rounding itself, the range check and the
+ * command line. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bert.h"
+#include "common.h"
+#include "config.h"
+#include "gemm.h"
+#include "model.h"
+#include "ops.h"
+#include "prune.h"
+#include "test.h"
+
+static const char *bin(void) {
+    const char *b = getenv("ADAPLER_BIN");
+    return b ? b : "bin/adapler";
+}
+
+TEST(f16_rounding_is_ieee_half_nearest_even) {
+    /* 1 + 2^-11 is halfway between 1 and 1 + 2^-10: ties go to the even mantissa (1);
+     * 1 + 3 * 2^-11 is halfway between 1 + 2^-10 and 1 + 2^-9: to 1 + 2^-9.  1e-6 is a
+     * half subnormal: 17 * 2^-24.  65504 is the largest half; 70000 overflows. */
+    float v[] = {0.1f, 1.0f + 0x1p-11f, 1.0f + 3 * 0x1p-11f, 1e-6f, -2.5f, 65504.0f, 70000.0f, -1e9f, 0.0f};
+    const float want[] = {0x1.998p-4f, 1.0f, 1.0f + 0x1p-9f, 17 * 0x1p-24f, -2.5f, 65504.0f, INFINITY, -INFINITY, 0.0f};
+    size_t n = sizeof v / sizeof v[0];
+    CHECK(gemm_round_f16(v, n) == 2);
+    for (size_t i = 0; i < n; i++) CHECK_MSG(v[i] == want[i], "value %zu: got %a, want %a", i, v[i], want[i]);
+}
+
+/* y = x W^T + b through half panels against fp32 panels of the rounded weights: equal bits,
+ * at row counts that take one block (1-6 rows: converted as loaded) and several (7+: the
+ * panel converted once into the thread's buffer), on one thread and on all. */
+TEST(f16_linear_equals_rounded_fp32_bits) {
+    if (!gemm_packed_enabled()) return; /* no packed kernel on this CPU: nothing half to test */
+    int shapes[][3] = {{1, 64, 64}, {5, 256, 130}, {6, 96, 256}, {7, 256, 64}, {13, 64, 200}, {40, 128, 20}, {300, 96, 96}};
+    unsigned s = 7;
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        int n = shapes[k][0], in = shapes[k][1], out = shapes[k][2];
+        float *x = mallocCheck(sizeof(float) * n * in), *w = mallocCheck(sizeof(float) * out * in);
+        float *b = mallocCheck(sizeof(float) * out);
+        float *y16 = mallocCheck(sizeof(float) * n * out), *y32 = mallocCheck(sizeof(float) * n * out);
+        float *y1 = mallocCheck(sizeof(float) * n * out), *want = mallocCheck(sizeof(float) * n * out);
+        float *p32 = alignedCheck(sizeof(float) * gemm_packed_size(out, in));
+        uint16_t *p16 = alignedCheck(sizeof(uint16_t) * gemm_packed_size(out, in));
+        for (int i = 0; i < n * in; i++) x[i] = test_randf(&s);
+        for (int i = 0; i < out * in; i++) w[i] = 0.3f * test_randf(&s);
+        for (int i = 0; i < out; i++) b[i] = test_randf(&s);
+        CHECK(gemm_round_f16(w, (size_t)out * in) == 0);
+        gemm_pack(p32, w, out, in);
+        gemm_pack16(p16, w, out, in);
+        for (int variant = 0; variant < 2; variant++) {
+            linear_act act = (k + variant) % 2 ? ACT_GELU : ACT_NONE;
+            const float *bias = variant ? b : NULL;
+            linear_w l16 = {.w = w, .b = bias, .packed16 = p16, .in = in, .out = out};
+            linear_w l32 = {.w = w, .b = bias, .packed = p32, .in = in, .out = out};
+            linear_forward(y16, x, &l16, n, act);
+            linear_forward(y32, x, &l32, n, act);
+            CHECK_MSG(memcmp(y16, y32, sizeof(float) * n * out) == 0, "%dx%d->%d bias=%d: half panels differ", n, in,
+                      out, variant);
+            int threads = adp_get_threads();
+            adp_set_threads(1);
+            linear_forward(y1, x, &l16, n, act);
+            adp_set_threads(threads);
+            CHECK_MSG(memcmp(y16, y1, sizeof(float) * n * out) == 0, "%dx%d->%d: one thread differs", n, in, out);
+            /* and both are the product (not merely the same mistake twice) */
+            matmul_forward_naive(want, x, w, bias, n, in, out);
+            if (act == ACT_GELU)
+                for (int i = 0; i < n * out; i++) want[i] = gelu_naive(want[i]);
+            test_compare("half linear", y16, want, (size_t)n * out, 1e-4);
+        }
+        free(x), free(w), free(b), free(y16), free(y32), free(y1), free(want), free(p32), free(p16);
+    }
+}
+
+/* The projections bert_model_use_f16 rounds: four per layer and the pooler. */
+static void round_projections(bert_model *m) {
+    const bert_config *c = &m->cfg;
+    size_t H = (size_t)c->hidden, I = (size_t)c->inter;
+    for (int l = 0; l < c->layers; l++) {
+        bert_layer_w *w = &m->w.layer[l];
+        gemm_round_f16(w->wqkv, 3 * H * H), gemm_round_f16(w->wo, H * H);
+        gemm_round_f16(w->w1, I * H), gemm_round_f16(w->w2, H * I);
+    }
+    gemm_round_f16(m->w.pool_w, H * H);
+}
+
+static void model_equals_rounded_fp32_model(void) {
+    bert_config cfg;
+    bert_config_init(&cfg, 300, 128, 3, 2, 256, 128, 3);
+    bert_model half, rounded, full;
+    bert_model_alloc(&half, &cfg), bert_model_alloc(&rounded, &cfg), bert_model_alloc(&full, &cfg);
+    bert_model_init_random(&half, 5), bert_model_init_random(&rounded, 5), bert_model_init_random(&full, 5);
+    REQUIRE(bert_model_use_f16(&half) == ADP_OK);
+    round_projections(&rounded);
+    bert_model_pack(&rounded);
+    if (gemm_packed_enabled()) { /* the half panels are in use, the classifier stays fp32 */
+        CHECK(half.lin[0].qkv.packed16 && half.lin[2].ffn2.packed16 && half.pool.packed16);
+        CHECK(!half.lin[0].qkv.packed && half.cls.packed && !half.cls.packed16);
+    }
+    enum { NS = 5 };
+    int len[NS] = {1, 7, 13, 40, 100}, off[NS + 1] = {0};
+    for (int s = 0; s < NS; s++) off[s + 1] = off[s] + len[s];
+    const int T = off[NS], C = cfg.num_labels;
+    int32_t *ids = mallocCheck(sizeof(int32_t) * (size_t)T);
+    for (int i = 0; i < T; i++) ids[i] = 5 + (i * 41) % 290;
+    bert_batch b = {.n_seq = NS, .ids = ids, .off = off};
+    float frac[3] = {1.0f, 0.4f, 0.5f};
+    prune_strategy sched;
+    REQUIRE(prune_schedule_create(&sched, cfg.layers, frac, PRUNE_AT_INPUT) == ADP_OK);
+    for (int pruned = 0; pruned < 2; pruned++)
+        for (int th = 1; th <= 2; th++) {
+            adp_set_threads(th);
+            bert_run_opts o = {.prune = pruned ? &sched : NULL};
+            float lh[NS * 3], lr[NS * 3], lf[NS * 3];
+            const bert_model *ms[3] = {&half, &rounded, &full};
+            float *dst[3] = {lh, lr, lf};
+            for (int k = 0; k < 3; k++) {
+                bert_ctx c;
+                bert_ctx_init(&c);
+                const bert_result *r;
+                REQUIRE(bert_forward(&c, ms[k], &b, &o, &r) == ADP_OK);
+                memcpy(dst[k], r->logits, sizeof(float) * NS * C);
+                bert_ctx_free(&c);
+            }
+            CHECK_MSG(memcmp(lh, lr, sizeof lh) == 0, "pruned=%d threads=%d: half weights differ from rounded fp32",
+                      pruned, th);
+            /* the rounding is real: the fp32 model's logits differ, by little */
+            double diff = 0;
+            for (int i = 0; i < NS * C; i++) diff = fmax(diff, fabs((double)lh[i] - lf[i]));
+            CHECK_MSG(diff > 0 && diff < 1e-2, "pruned=%d threads=%d: half vs fp32 max |diff| %g", pruned, th, diff);
+        }
+    adp_set_threads(0);
+    sched.destroy(&sched);
+    free(ids);
+    bert_model_free(&half), bert_model_free(&rounded), bert_model_free(&full);
+    bert_config_free(&cfg);
+}
+
+TEST(f16_model_equals_rounded_fp32_model_bits) { model_equals_rounded_fp32_model(); }
+
+/* Without the packed kernel (CPUs without AVX-512, ADAPLER_GEMM=blas) the weights
+ * themselves are rounded, so --weights f16 means the same model there. */
+TEST(f16_model_on_the_sgemm_path_is_the_rounded_model) {
+    setenv("ADAPLER_GEMM", "blas", 1);
+    REQUIRE(!gemm_packed_enabled());
+    model_equals_rounded_fp32_model();
+}
+
+TEST(f16_rejects_weights_beyond_half_range) {
+    bert_config cfg;
+    bert_config_init(&cfg, 100, 64, 2, 2, 128, 64, 2);
+    bert_model m;
+    bert_model_alloc(&m, &cfg);
+    bert_model_init_random(&m, 3);
+    m.w.layer[1].w1[17] = 1e6f;
+    CHECK(bert_model_use_f16(&m) == ADP_ERR);
+    CHECK_MSG(strstr(adp_errmsg(), "bert.encoder.layer.1.intermediate.dense.weight") != NULL, "message: %s",
+              adp_errmsg());
+    CHECK(!m.weights_f16);
+    bert_model_free(&m);
+    bert_config_free(&cfg);
+}
+
+TEST(f16_on_the_command_line) {
+    const char *dir = test_tmpdir();
+    REQUIRE(test_python("ref_bert.py", "make --out %s/m --labels 2 --layers 2 --hidden 64 --heads 2 --inter 128", dir) ==
+            0);
+    for (int k = 0; k < 2; k++) {
+        const char *w = k ? "f16" : "f32";
+        REQUIRE(test_sh("%s eval --model %s/m --dataset planted --planted-n 40 --repeats 0 --weights %s", bin(), dir, w) ==
+                0);
+        char want[32];
+        snprintf(want, sizeof want, "\"weights\": \"%s\"", w);
+        CHECK_MSG(strstr(test_sh_output(), want) != NULL, "eval --weights %s: %s", w, test_sh_output());
+        REQUIRE(test_sh("%s bench --layers 1 --hidden 64 --heads 2 --inter 128 --batch 1 --seq 9 --min-time 0 --json "
+                        "--weights %s",
+                        bin(), w) == 0);
+        CHECK_MSG(strstr(test_sh_output(), want) != NULL, "bench --weights %s: %s", w, test_sh_output());
+    }
+    REQUIRE(test_sh("echo '{\"text\": \"a b c\"}' | %s predict --model %s/m --weights f16", bin(), dir) == 0);
+    CHECK(strstr(test_sh_output(), "\"logits\"") != NULL);
+    const char *cmds[3] = {"eval --dataset planted --model", "predict --model", "bench --seq"};
+    char mdir[4200];
+    snprintf(mdir, sizeof mdir, "%s/m", dir);
+    const char *args[3] = {mdir, mdir, "3"};
+    for (int k = 0; k < 3; k++) {
+        CHECK(test_sh("%s %s %s --weights f8 < /dev/null", bin(), cmds[k], args[k]) == 2);
+        CHECK_MSG(strstr(test_sh_output(), "--weights: expected f32 or f16, got 'f8'") != NULL, "%s: %s", cmds[k],
+                  test_sh_output());
+    }
+}
