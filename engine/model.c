@@ -2,6 +2,8 @@
 #include "model.h"
 
 #include <errno.h>
+#include <math.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -153,25 +155,37 @@ void bert_model_unpack(bert_model *m) {
 /* With half weights every linear but the last (the classifier) is half. */
 static int linear_is_f16(const bert_model *m, int k, int n) { return m->weights_f16 && k < n - 1; }
 
-int bert_model_use_f16(bert_model *m) {
-    static const char *const names[4] = {"attention.self.{query,key,value}.weight", "attention.output.dense.weight",
-                                          "intermediate.dense.weight", "output.dense.weight"};
-    linear_w **ls = mallocCheck(sizeof(linear_w *) * (size_t)(4 * m->cfg.layers + 2));
-    int n = model_linears(m, ls), rc = ADP_OK;
-    for (int k = 0; k < n - 1 && rc == ADP_OK; k++) {
-        const linear_w *lw = ls[k];
-        size_t big = gemm_round_f16((float *)lw->w, (size_t)lw->out * (size_t)lw->in);
-        if (big) {
-            if (k < n - 2)
-                rc = adp_seterr("--weights f16: %zu weights of bert.encoder.layer.%d.%s exceed the half range (65504)",
-                                big, k / 4, names[k % 4]);
-            else
-                rc = adp_seterr("--weights f16: %zu weights of bert.pooler.dense.weight exceed the half range (65504)",
-                                big);
-        }
+/* The k-th weight bert_model_use_f16 rounds (k < 4 L + 1: four per layer, then the
+ * pooler), its size and checkpoint name. */
+static float *f16_weight(bert_model *m, int k, size_t *n, char *name, size_t cap) {
+    static const char *const names[4] = {"attention.self.{query,key,value}", "attention.output.dense",
+                                          "intermediate.dense", "output.dense"};
+    const size_t H = (size_t)m->cfg.hidden, I = (size_t)m->cfg.inter;
+    if (k == 4 * m->cfg.layers) {
+        snprintf(name, cap, "bert.pooler.dense.weight");
+        *n = H * H;
+        return m->w.pool_w;
     }
-    free(ls);
-    if (rc != ADP_OK) return rc;
+    bert_layer_w *w = &m->w.layer[k / 4];
+    snprintf(name, cap, "bert.encoder.layer.%d.%s.weight", k / 4, names[k % 4]);
+    *n = k % 4 == 0 ? 3 * H * H : k % 4 == 1 ? H * H : H * I;
+    return k % 4 == 0 ? w->wqkv : k % 4 == 1 ? w->wo : k % 4 == 2 ? w->w1 : w->w2;
+}
+
+int bert_model_use_f16(bert_model *m) {
+    const int n = 4 * m->cfg.layers + 1;
+    char name[96];
+    size_t count;
+    for (int k = 0; k < n; k++) { /* check every weight before changing any */
+        const float *w = f16_weight(m, k, &count, name, sizeof name);
+        size_t big = 0;
+        for (size_t i = 0; i < count; i++) big += fabsf(w[i]) >= 65520.0f; /* rounds to infinity */
+        if (big) return adp_seterr("--weights f16: %zu weights of %s exceed the half range (65504)", big, name);
+    }
+    for (int k = 0; k < n; k++) {
+        float *w = f16_weight(m, k, &count, name, sizeof name);
+        gemm_round_f16(w, count);
+    }
     m->weights_f16 = 1;
     bert_model_unpack(m);
     bert_model_pack(m);

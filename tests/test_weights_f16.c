@@ -158,7 +158,15 @@ TEST(f16_rejects_weights_beyond_half_range) {
     bert_model_alloc(&m, &cfg);
     bert_model_init_random(&m, 3);
     m.w.layer[1].w1[17] = 1e6f;
+    float before[8];
+    memcpy(before, m.w.layer[0].wqkv, sizeof before);
     CHECK(bert_model_use_f16(&m) == ADP_ERR);
+    /* nothing was rounded: the check comes first (a N(0, 0.02) draw is not a half value) */
+    CHECK(memcmp(before, m.w.layer[0].wqkv, sizeof before) == 0);
+    float probe[8];
+    memcpy(probe, before, sizeof probe);
+    gemm_round_f16(probe, 8);
+    CHECK(memcmp(probe, before, sizeof probe) != 0);
     CHECK_MSG(strstr(adp_errmsg(), "bert.encoder.layer.1.intermediate.dense.weight") != NULL, "message: %s",
               adp_errmsg());
     CHECK(!m.weights_f16);
