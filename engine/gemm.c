@@ -12,7 +12,10 @@
  * others from L2.  That first pass asks for the panel GEMM_PREFETCH rows (8 KB) ahead of
  * use: the hardware prefetcher stops at every 4 KB page, and a layer with few rows is one
  * such pass per panel, bound by the stream (a layer of the small shape on 1 to 8 tokens at
- * batch 1 took 6-12% less time; past about 16 rows no change within this host's noise). */
+ * batch 1 took 6-12% less time; past about 16 rows no change within this host's noise).
+ *
+ * Half panels (gemm.h, `--weights f16`) have the same layout with 2-byte elements: a panel
+ * row is 128 bytes, converted to four fp32 vectors as it is loaded. */
 #include "gemm.h"
 
 #include <cblas.h>
