@@ -348,10 +348,11 @@ static const char CELL_SQL[] =
     "match_knob, seed, batch, max_len, threads, repeats, timing, concurrent, code_version, examples, truncated, "
     "accuracy, macro_f1, f1, flops_speedup, gflops, gflops_dense, wall_speedup, wall_speedup_lo, wall_speedup_hi, "
     "dense_seconds, pruned_seconds, mean_length, mean_tokens, last_tokens, eraser_keys, eraser_fpr, eraser_tpr, "
-    "eraser_fpr_macro, eraser_tpr_macro, eraser_precision, eraser_f1, has_examples, eval_json, seconds, finished_at) "
+    "eraser_fpr_macro, eraser_tpr_macro, eraser_precision, eraser_f1, has_examples, eval_json, seconds, weights, "
+    "finished_at) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, "
     "?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, ?39, ?40, ?41, ?42, ?43, ?44, ?45, "
-    "?46, ?47, ?48, ?49, ?50, ?51, ?52, ?53, ?54, " NOW ")";
+    "?46, ?47, ?48, ?49, ?50, ?51, ?52, ?53, ?54, ?55, " NOW ")";
 
 int results_db_put_cell(results_db *r, const results_cell *c, const char *eval_json, char *const *example_lines,
                         size_t n_examples, double seconds) {
@@ -424,6 +425,8 @@ int results_db_put_cell(results_db *r, const results_cell *c, const char *eval_j
         sqlite3_bind_int(st, 52, n_examples > 0);
         bind_text(st, 53, eval_json);
         bind_real(st, 54, seconds);
+        const cJSON *w = cJSON_GetObjectItemCaseSensitive(j, "weights");
+        bind_text(st, 55, cJSON_IsString(w) ? w->valuestring : "f32"); /* eval before --weights: f32 */
         rc = step_done(r, st, "storing the cell");
     }
     if (rc == ADP_OK && (rc = prepare(r,

@@ -16,7 +16,7 @@ SELECT dataset, knob, printf('%.1f', 100 * accuracy) AS accuracy, printf('%.2fx'
 FROM current_cells WHERE method = 'adapler' AND timing = 'none' ORDER BY dataset, knob_value;
 .print ''
 .print '== Measured wall-clock vs FLOPs speedup (view latency; median of the repeats, [min, max])'
-SELECT dataset, method, knob, batch, threads, printf('%.2fx', flops_speedup) AS flops_speedup,
+SELECT dataset, method, knob, batch, threads, weights, printf('%.2fx', flops_speedup) AS flops_speedup,
        printf('%.2fx [%.2f, %.2f]', wall_speedup, wall_speedup_lo, wall_speedup_hi) AS wall_speedup
 FROM latency;
 .print ''

@@ -89,8 +89,8 @@ static void split_at(const char *s, char c, char ***out, int *n) {
 
 typedef struct {
     char *split;
-    long *seeds, *batches, *max_lens;
-    int n_seeds, n_batches, n_max_lens;
+    long *seeds, *batches, *max_lens, *weights;
+    int n_seeds, n_batches, n_max_lens, n_weights;
     long repeats, threads;
     int timing;
 } settings;
@@ -154,6 +154,28 @@ static int apply_setting(settings *s, sweep_run *run, const char *file, int line
             if (s->max_lens[i] == 1) return perr(file, line, "max_len: 1 leaves no room for [CLS] and [SEP]");
         return 1;
     }
+    if (!strcmp(key, "weights")) {
+        char **parts;
+        int np;
+        split_at(v, ',', &parts, &np);
+        long *vals = mallocCheck(sizeof(long) * (size_t)(np ? np : 1));
+        int rc = 1;
+        for (int i = 0; i < np && rc == 1; i++) {
+            vals[i] = !strcmp(parts[i], "f32") ? 0 : !strcmp(parts[i], "f16") ? 1 : -1;
+            if (vals[i] < 0) rc = perr(file, line, "weights: expected f32 or f16, got '%s'", parts[i]);
+            for (int j = 0; j < i && rc == 1; j++)
+                if (vals[j] == vals[i]) rc = perr(file, line, "weights: '%s' listed twice", parts[i]);
+        }
+        if (rc == 1 && np == 0) rc = perr(file, line, "weights: expected f32 or f16, got ''");
+        free_strs(parts, np);
+        if (rc != 1) {
+            free(vals);
+            return ADP_ERR;
+        }
+        free(s->weights);
+        s->weights = vals, s->n_weights = np;
+        return 1;
+    }
     if (!strcmp(key, "repeats") || !strcmp(key, "threads")) {
         long *one = NULL;
         int n = 0;
@@ -194,10 +216,12 @@ static void settings_copy(settings *dst, const settings *src) {
     memcpy(dst->batches, src->batches, sizeof(long) * (size_t)src->n_batches);
     dst->max_lens = mallocCheck(sizeof(long) * (size_t)src->n_max_lens);
     memcpy(dst->max_lens, src->max_lens, sizeof(long) * (size_t)src->n_max_lens);
+    dst->weights = mallocCheck(sizeof(long) * (size_t)src->n_weights);
+    memcpy(dst->weights, src->weights, sizeof(long) * (size_t)src->n_weights);
 }
 
 static void settings_free(settings *s) {
-    free(s->split), free(s->seeds), free(s->batches), free(s->max_lens);
+    free(s->split), free(s->seeds), free(s->batches), free(s->max_lens), free(s->weights);
     memset(s, 0, sizeof *s);
 }
 
@@ -385,6 +409,7 @@ static int parse_run(parser *ps, const char *file, int line, char **w, int n) {
         r.seeds = s.seeds, r.n_seeds = s.n_seeds, s.seeds = NULL;
         r.batches = s.batches, r.n_batches = s.n_batches, s.batches = NULL;
         r.max_lens = s.max_lens, r.n_max_lens = s.n_max_lens, s.max_lens = NULL;
+        r.weights = s.weights, r.n_weights = s.n_weights, s.weights = NULL;
         r.repeats = s.repeats, r.threads = s.threads, r.timing = s.timing;
         sweep_file *sf = ps->sf;
         sf->runs = reallocCheck(sf->runs, sizeof(sweep_run) * (size_t)(sf->n_runs + 1));
@@ -429,7 +454,7 @@ static int parse_line(parser *ps, const char *file, int line, char *text, sha256
         if (n != 3) rc = perr(file, line, "expected 'set KEY VALUE'");
         else {
             int a = apply_setting(&ps->set, NULL, file, line, w[1], w[2]);
-            if (a == 0) rc = perr(file, line, "unknown setting '%s' (split, seeds, batch, max_len, repeats, threads, timing)", w[1]);
+            if (a == 0) rc = perr(file, line, "unknown setting '%s' (split, seeds, batch, max_len, weights, repeats, threads, timing)", w[1]);
             else if (a == ADP_ERR) rc = ADP_ERR;
         }
     } else if (!strcmp(w[0], "dataset")) {
@@ -515,7 +540,7 @@ void sweep_file_free(sweep_file *sf) {
         sweep_run *r = &sf->runs[i];
         free(r->name), free(r->match), free(r->model), free(r->method), free(r->split);
         free_strs(r->datasets, r->n_datasets);
-        free(r->seeds), free(r->batches), free(r->max_lens);
+        free(r->seeds), free(r->batches), free(r->max_lens), free(r->weights);
         for (int k = 0; k < r->n_vars; k++) free(r->vars[k].name), free_strs(r->vars[k].values, r->vars[k].n);
         free(r->vars);
         free_strs(r->opts, r->n_opts);
@@ -536,6 +561,7 @@ int sweep_file_load(sweep_file *sf, const char *path) {
     ps.set.seeds = mallocCheck(sizeof(long)), ps.set.seeds[0] = 1, ps.set.n_seeds = 1;
     ps.set.batches = mallocCheck(sizeof(long)), ps.set.batches[0] = 32, ps.set.n_batches = 1;
     ps.set.max_lens = mallocCheck(sizeof(long)), ps.set.max_lens[0] = 0, ps.set.n_max_lens = 1;
+    ps.set.weights = mallocCheck(sizeof(long)), ps.set.weights[0] = 0, ps.set.n_weights = 1;
     sha256_ctx h;
     sha256_init(&h);
     int rc = parse_file(&ps, path, 0, NULL, &h);
@@ -794,7 +820,7 @@ static int expand_run(sweep_plan *p, const sweep_file *sf, int ri, int skip_unav
                     }
                 }
                 for (int bi = 0; bi < r->n_batches; bi++)
-                    for (int mi = 0; mi < r->n_max_lens; mi++) {
+                    for (int mi = 0; mi < r->n_max_lens * r->n_weights; mi++) {
                         int group = p->n_groups++;
                         for (int v = 0; v < nv; v++) {
                             sweep_cell c;
@@ -803,7 +829,8 @@ static int expand_run(sweep_plan *p, const sweep_file *sf, int ri, int skip_unav
                             c.ds_argv = dso ? dso->opts : NULL, c.ds_argc = dso ? dso->n : 0;
                             c.dataset_options = dso ? join_words(dso->opts, dso->n) : strdupCheck("");
                             c.split = strdupCheck(r->split);
-                            c.seed = r->seeds[si], c.batch = r->batches[bi], c.max_len = r->max_lens[mi];
+                            c.seed = r->seeds[si], c.batch = r->batches[bi];
+                            c.max_len = r->max_lens[mi / r->n_weights], c.f16 = (int)r->weights[mi % r->n_weights];
                             c.repeats = r->repeats, c.threads = r->threads, c.timing = r->timing;
                             c.model = inst;
                             c.model_vars = strdupCheck(vars.s);
@@ -975,6 +1002,7 @@ void sweep_plan_keys(sweep_plan *p, const sweep_file *sf, const char *code_versi
             size_t model_at = k.len;
             sb_printf(&k, "method=%s;options=%s;seed=%ld;batch=%ld;max_len=%ld;", sf->runs[c->run].method,
                       c->method_options, c->seed, c->batch, c->max_len);
+            if (c->f16) sb_puts(&k, "weights=f16;"); /* f32 cells keep the keys they had before weights existed */
             if (c->repeats > 0)
                 sb_printf(&k, "repeats=%ld;threads=%ld;timing=%s;", c->repeats, c->threads,
                           c->timing == TIMING_SHARED ? "shared" : "exclusive");

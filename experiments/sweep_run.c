@@ -421,15 +421,16 @@ static void report(runner *R, const char *event) {
     R->o->progress(R->o->user, &pr);
 }
 
-/* "dataset model method knob [seed S] [batch B] [max_len M]", the last three when the run
- * line varies them. */
+/* "dataset model method knob [seed S] [batch B] [max_len M] [f16]", the last four when the
+ * run line varies them. */
 static void describe(const runner *R, const sweep_cell *c, char *buf, size_t n) {
     const sweep_run *r = &R->x->sf.runs[c->run];
     int k = snprintf(buf, n, "%s %s %s%s%s", c->dataset, R->x->plan.models[c->model].name, r->method,
                      c->knob[0] ? " " : "", c->knob);
     if (r->n_seeds > 1 && k < (int)n) k += snprintf(buf + k, n - (size_t)k, " seed %ld", c->seed);
     if (r->n_batches > 1 && k < (int)n) k += snprintf(buf + k, n - (size_t)k, " batch %ld", c->batch);
-    if (r->n_max_lens > 1 && k < (int)n) snprintf(buf + k, n - (size_t)k, " max_len %ld", c->max_len);
+    if (r->n_max_lens > 1 && k < (int)n) k += snprintf(buf + k, n - (size_t)k, " max_len %ld", c->max_len);
+    if (r->n_weights > 1 && k < (int)n) snprintf(buf + k, n - (size_t)k, " %s", c->f16 ? "f16" : "f32");
 }
 
 static void fail_rest(runner *R, job *jb, int status, const char *why) {
@@ -547,6 +548,7 @@ static int start_job(runner *R, job *jb, int index) {
         snprintf(num, sizeof num, "%ld", c0->max_len);
         push_arg(&argv, &argc, "--max-len"), push_arg(&argv, &argc, num);
     }
+    if (c0->f16) push_arg(&argv, &argc, "--weights"), push_arg(&argv, &argc, "f16");
     snprintf(num, sizeof num, "%d", jb->threads);
     push_arg(&argv, &argc, "--threads"), push_arg(&argv, &argc, num);
     snprintf(num, sizeof num, "%ld", c0->repeats);

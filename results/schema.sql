@@ -240,3 +240,76 @@ SELECT dataset, split, max_len, method, model_name, knob, batch, threads, timing
        wall_speedup / flops_speedup AS wall_over_flops, dense_seconds, pruned_seconds, examples
 FROM current_cells WHERE wall_speedup IS NOT NULL
 ORDER BY dataset, max_len, method, batch, flops_speedup;
+
+-- @version 2
+
+-- Half-precision weights (eval --weights f16; the sweep setting `weights`).  Rows written
+-- before this version ran with fp32 weights.
+ALTER TABLE cells ADD COLUMN weights TEXT NOT NULL DEFAULT 'f32'; -- projection weights: f32, or f16 (the encoder's projections and pooler rounded to IEEE half)
+
+-- The accuracy and FLOPs views compare methods at fp32 weights, as the paper does: f16
+-- rows (an inference setting, same FLOPs, slightly other numerics) stay out of points,
+-- frontier, reference, paper_table and eraser_table, and are in cells, current_cells and
+-- latency, which gains the weights column.
+DROP VIEW paper_table;
+DROP VIEW frontier;
+DROP VIEW points;
+DROP VIEW reference;
+DROP VIEW eraser_table;
+DROP VIEW latency;
+
+CREATE VIEW points AS
+SELECT dataset, split, max_len, method, model_name, knob, knob_name, avg(knob_value) AS knob_value,
+       count(*) AS n_cells, count(DISTINCT seed) AS n_seeds,
+       avg(accuracy) AS accuracy, avg(macro_f1) AS macro_f1, avg(flops_speedup) AS flops_speedup,
+       avg(mean_tokens) AS mean_tokens,
+       avg(CASE WHEN batch = 1 THEN wall_speedup END) AS wall_speedup_b1,
+       avg(CASE WHEN batch = 32 THEN wall_speedup END) AS wall_speedup_b32
+FROM current_cells WHERE accuracy IS NOT NULL AND weights = 'f32'
+GROUP BY dataset, split, max_len, method, model_name, knob;
+
+CREATE VIEW frontier AS
+SELECT p.* FROM points p
+WHERE NOT EXISTS (SELECT 1 FROM points q
+                  WHERE q.dataset = p.dataset AND q.split = p.split AND q.max_len = p.max_len
+                    AND q.method = p.method
+                    AND q.accuracy >= p.accuracy AND q.flops_speedup >= p.flops_speedup
+                    AND (q.accuracy > p.accuracy OR q.flops_speedup > p.flops_speedup))
+ORDER BY dataset, split, max_len, method, flops_speedup;
+
+CREATE VIEW reference AS
+SELECT dataset, split, max_len, avg(accuracy) AS ref_accuracy, avg(macro_f1) AS ref_macro_f1, count(*) AS n_cells
+FROM current_cells WHERE method = 'none' AND weights = 'f32' GROUP BY dataset, split, max_len;
+
+CREATE VIEW paper_table AS
+WITH ok AS (
+    SELECT p.*, row_number() OVER (PARTITION BY p.dataset, p.split, p.max_len, p.method
+                                   ORDER BY p.flops_speedup DESC, p.accuracy DESC) AS rk
+    FROM points p JOIN reference r USING (dataset, split, max_len)
+    WHERE p.accuracy >= r.ref_accuracy - 0.01
+), methods AS (SELECT DISTINCT dataset, split, max_len, method FROM points)
+SELECT m.dataset, m.split, m.max_len, m.method, r.ref_accuracy, ok.accuracy,
+       ok.accuracy - r.ref_accuracy AS delta, ok.flops_speedup, ok.wall_speedup_b1, ok.wall_speedup_b32,
+       ok.mean_tokens, ok.knob, ok.model_name
+FROM methods m JOIN reference r USING (dataset, split, max_len)
+LEFT JOIN ok ON ok.dataset = m.dataset AND ok.split = m.split AND ok.max_len = m.max_len
+            AND ok.method = m.method AND ok.rk = 1
+ORDER BY m.dataset, m.split, m.max_len, ok.flops_speedup DESC;
+
+CREATE VIEW eraser_table AS
+SELECT dataset, split, max_len, coalesce(match_knob, knob) AS operating_point, method, knob, model_name,
+       count(*) AS n_cells, avg(accuracy) AS accuracy, avg(flops_speedup) AS flops_speedup,
+       avg(last_tokens) AS last_tokens, avg(eraser_fpr) AS fpr, avg(eraser_tpr) AS tpr,
+       avg(eraser_precision) AS precision, avg(eraser_f1) AS f1,
+       avg(eraser_fpr_macro) AS fpr_macro, avg(eraser_tpr_macro) AS tpr_macro
+FROM current_cells WHERE eraser_fpr IS NOT NULL AND weights = 'f32'
+GROUP BY dataset, split, max_len, operating_point, method, knob, model_name
+ORDER BY dataset, split, max_len, operating_point, method;
+
+-- Measured wall-clock against FLOPs speedup, per timed cell, with the weights it ran with.
+CREATE VIEW latency AS
+SELECT dataset, split, max_len, method, model_name, knob, batch, threads, timing, mean_length,
+       flops_speedup, wall_speedup, wall_speedup_lo, wall_speedup_hi,
+       wall_speedup / flops_speedup AS wall_over_flops, dense_seconds, pruned_seconds, examples, weights
+FROM current_cells WHERE wall_speedup IS NOT NULL
+ORDER BY dataset, max_len, method, batch, weights, flops_speedup;

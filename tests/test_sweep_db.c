@@ -277,3 +277,44 @@ TEST(sweep_file_bad_input_names_file_and_line) {
     sweep_plan_free(&p);
     sweep_file_free(&sf);
 }
+
+/* A database written before version 2 (no weights column) opens migrated: its rows read
+ * as fp32 and stay in the accuracy views; an f16 row does not enter them. */
+TEST(sweep_schema_migrates_a_version_1_file) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/v1.db", test_tmpdir());
+    const char *all = results_db_schema_sql(), *v2 = strstr(all, "\n-- @version 2");
+    REQUIRE(v2);
+    char *v1 = strndup(all, (size_t)(v2 - all));
+    sqlite3 *db;
+    REQUIRE(sqlite3_open(path, &db) == SQLITE_OK);
+    char *err = NULL;
+    int rc = sqlite3_exec(db, v1, NULL, NULL, &err);
+    CHECK_MSG(rc == SQLITE_OK, "section 1: %s", err ? err : "");
+    sqlite3_free(err);
+    free(v1);
+    REQUIRE(sqlite3_exec(db,
+                         "INSERT INTO schema_version VALUES (1);"
+                         "INSERT INTO cells (cell_key, key_text, logical_key, dataset, split, model_hash, method, knob,"
+                         " code_version, accuracy, flops_speedup, has_examples, finished_at)"
+                         " VALUES ('k1', 't', 'l1', 'planted', 'dev', 'h', 'none', '', 'c', 0.9, 1, 0, 'now');",
+                         NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    results_db r;
+    REQUIRE(results_db_open(&r, path) == ADP_OK);
+    results_db_close(&r);
+    CHECK_INT(query_long(path, "SELECT max(version) FROM schema_version"), results_db_latest_version());
+    CHECK_INT(query_long(path, "SELECT count(*) FROM cells WHERE cell_key = 'k1' AND weights = 'f32'"), 1);
+    CHECK_INT(query_long(path, "SELECT count(*) FROM points"), 1);
+    CHECK_INT(query_long(path, "SELECT count(*) FROM reference"), 1);
+    REQUIRE(sqlite3_open(path, &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db,
+                         "INSERT INTO cells (cell_key, key_text, logical_key, dataset, split, model_hash, method, knob,"
+                         " code_version, accuracy, flops_speedup, wall_speedup, has_examples, finished_at, weights)"
+                         " VALUES ('k2', 't2', 'l2', 'planted', 'dev', 'h', 'none', '', 'c', 0.8, 1, 1, 0, 'now', 'f16');",
+                         NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    CHECK_INT(query_long(path, "SELECT count(*) FROM points"), 1);
+    CHECK_INT(query_long(path, "SELECT count(*) FROM current_cells"), 2);
+    CHECK_INT(query_long(path, "SELECT count(*) FROM latency WHERE weights = 'f16'"), 1);
+}
