@@ -32,8 +32,9 @@ static void usage(FILE *f) {
             "  --skip-unavailable   skip run lines whose method or options this build lacks (listed on\n"
             "                       stderr) instead of stopping at the first\n"
             "  --dry-run            print the cells (index, status, dataset, model, method, knob, seed,\n"
-            "                       batch, max_len, threads, repeats), tab-separated, and the models' state;\n"
-            "                       status: done, pending, retry (failed before), no-model.  Creates nothing\n"
+            "                       batch, max_len, weights, threads, repeats), tab-separated, and the\n"
+            "                       models' state; status: done, pending, retry (failed before),\n"
+            "                       no-model.  Creates nothing\n"
             "  --emit make          print Makefile rules building the sweep's models (see `make sweep`)\n"
             "  --emit slurm         print a Slurm array script: one task per pending cell, each into its\n"
             "                       own shard database (--shards DIR, default results/shards/NAME), then\n"
@@ -178,12 +179,12 @@ int cmd_sweep(int argc, char **argv) {
         }
     } else if (dry) {
         static const char *st[] = {"pending", "done", "no-model", "retry", "failed"};
-        printf("index\tstatus\tdataset\tmodel\tmethod\tknob\tseed\tbatch\tmax_len\tthreads\trepeats\n");
+        printf("index\tstatus\tdataset\tmodel\tmethod\tknob\tseed\tbatch\tmax_len\tweights\tthreads\trepeats\n");
         for (int i = 0; i < x.plan.n_cells; i++) {
             const sweep_cell *c = &x.plan.cells[i];
-            printf("%d\t%s\t%s\t%s\t%s\t%s\t%ld\t%ld\t%ld\t%ld\t%ld\n", i, st[x.status[i]], c->dataset,
+            printf("%d\t%s\t%s\t%s\t%s\t%s\t%ld\t%ld\t%ld\t%s\t%ld\t%ld\n", i, st[x.status[i]], c->dataset,
                    x.plan.models[c->model].name, x.sf.runs[c->run].method, c->knob[0] ? c->knob : "-", c->seed, c->batch,
-                   c->max_len, c->threads, c->repeats);
+                   c->max_len, c->f16 ? "f16" : "f32", c->threads, c->repeats);
         }
         for (int i = 0; i < x.plan.n_models; i++)
             if (x.model_problem[i]) fprintf(stderr, "sweep: %s\n", x.model_problem[i]);
