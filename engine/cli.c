@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "gemm.h"
 
 int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out) {
     char *end = NULL;
@@ -32,11 +33,12 @@ int cli_parse_double(const char *cmd, const char *opt, const char *s, double lo,
     return 1;
 }
 
-int cli_parse_weights(const char *cmd, const char *s, int *f16) {
-    if (s && !strcmp(s, "f32")) *f16 = 0;
-    else if (s && !strcmp(s, "f16")) *f16 = 1;
+int cli_parse_weights(const char *cmd, const char *s, int *fmt) {
+    if (s && !strcmp(s, "f32")) *fmt = FMT_F32;
+    else if (s && !strcmp(s, "f16")) *fmt = FMT_F16;
+    else if (s && !strcmp(s, "i8")) *fmt = FMT_I8;
     else {
-        fprintf(stderr, "%s: --weights: expected f32 or f16, got '%s'\n", cmd, s ? s : "");
+        fprintf(stderr, "%s: --weights: expected f32, f16 or i8, got '%s'\n", cmd, s ? s : "");
         return 0;
     }
     return 1;

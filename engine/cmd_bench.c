@@ -13,7 +13,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: adapler bench [--layers L] [--hidden H] [--heads A] [--inter I] [--batch B] [--seq N]\n"
             "                     [--threads T] [--min-time S] [--schedule l:f,...] [--point input|attention]\n"
-            "                     [--weights f32|f16] [--json]\n\n"
+            "                     [--weights f32|f16|i8] [--json]\n\n"
             "Time the forward pass of a random BERT of the given shape on B sequences of N tokens\n"
             "(random ids, packed, no padding).  Defaults: BERT-base (L12 H768 A12 I3072), B=8, N=128.\n"
             "Prints the median over repeats of at least --min-time seconds (default 2).\n\n"
@@ -29,8 +29,8 @@ static void usage(FILE *f) {
             "  --lengths FILE      instead of B x N, run every sequence whose length is listed in\n"
             "                      FILE (whitespace-separated), in order, in packed batches of B\n"
             "                      (a real length distribution: no padding is ever computed)\n"
-            "  --weights W         f32 (default) or f16: the projections and pooler in IEEE half\n"
-            "                      (model.h bert_model_use_f16)\n"
+            "  --weights W         f32 (default), f16 or i8: the projections and pooler in IEEE\n"
+            "                      half or int8 (model.h bert_model_use_weights)\n"
             "  --json              one JSON object: tokens_per_s, gflops_per_s, ms_median, ...\n");
 }
 
@@ -99,7 +99,7 @@ static int read_lengths(const char *path, int **out, int *n, long max_len) {
 int cmd_bench(int argc, char **argv) {
     long L = 12, H = 768, A = 12, I = 3072, B = 8, N = 128, threads = 0;
     double min_time = 2.0;
-    int json = 0, point = PRUNE_AT_INPUT, keep_all = 0, f16 = 0;
+    int json = 0, point = PRUNE_AT_INPUT, keep_all = 0, wfmt = FMT_F32;
     const char *schedule = NULL, *lengths_path = NULL;
     static const struct option opts[] = {
         {"lengths", 1, 0, 'l'}, {"keep-all", 0, 0, 'k'}, {"weights", 1, 0, 'w'},
@@ -122,7 +122,7 @@ int cmd_bench(int argc, char **argv) {
         case 's': schedule = optarg; break;
         case 'l': lengths_path = optarg; break;
         case 'k': keep_all = 1; break;
-        case 'w': if (!cli_parse_weights(c, optarg, &f16)) return 2; break;
+        case 'w': if (!cli_parse_weights(c, optarg, &wfmt)) return 2; break;
         case 'p':
             if (!strcmp(optarg, "input")) point = PRUNE_AT_INPUT;
             else if (!strcmp(optarg, "attention")) point = PRUNE_AFTER_ATTENTION;
@@ -205,7 +205,7 @@ int cmd_bench(int argc, char **argv) {
     bert_model_init_random(&m, 1234);
     bert_ctx ctx;
     bert_ctx_init(&ctx);
-    int rc = f16 && bert_model_use_f16(&m) != ADP_OK;
+    int rc = bert_model_use_weights(&m, wfmt) != ADP_OK;
     double dense_t = 0, dense_f = 0, pr_t = 0, pr_f = 0;
     if (!rc && time_forward(&ctx, &m, batches, n_batches, NULL, min_time, &dense_t, &dense_f) != ADP_OK) rc = 1;
     prune_strategy ps;
@@ -234,7 +234,7 @@ int cmd_bench(int argc, char **argv) {
         printf("{\"layers\": %ld, \"hidden\": %ld, \"heads\": %ld, \"inter\": %ld, \"batch\": %ld, \"seq\": %ld, "
                "\"threads\": %d, \"weights\": \"%s\", \"sequences\": %d, \"tokens\": %ld, \"ms_median\": %.4f, "
                "\"tokens_per_s\": %.1f, \"gflops_per_s\": %.2f, \"gflop\": %.4f",
-               L, H, A, I, B, lengths_path ? 0L : N, nthreads, f16 ? "f16" : "f32", n_seqs, T, 1e3 * dense_t, T / dense_t,
+               L, H, A, I, B, lengths_path ? 0L : N, nthreads, weights_fmt_name(wfmt), n_seqs, T, 1e3 * dense_t, T / dense_t,
                dense_f / dense_t * 1e-9, dense_f * 1e-9);
         if (schedule)
             printf(", \"pruned_ms_median\": %.4f, \"pruned_gflop\": %.4f, \"wall_speedup\": %.4f, \"flops_speedup\": %.4f",
@@ -243,7 +243,7 @@ int cmd_bench(int argc, char **argv) {
         printf(", \"blas\": \"%s\"}\n", adp_blas_info());
     } else {
         printf("shape L%ld H%ld A%ld I%ld, %d sequences (%ld tokens) in batches of %ld, %d threads, %s weights (%s)\n",
-               L, H, A, I, n_seqs, T, B, nthreads, f16 ? "f16" : "f32", adp_blas_info());
+               L, H, A, I, n_seqs, T, B, nthreads, weights_fmt_name(wfmt), adp_blas_info());
         printf("dense:  %.3f ms/pass  %.0f tokens/s  %.1f GFLOP/s\n", 1e3 * dense_t, T / dense_t,
                dense_f / dense_t * 1e-9);
         if (keep_all)

@@ -16,7 +16,7 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: adapler eval --model DIR --dataset NAME [--split dev|test] [--method NAME [knob]]\n"
-            "                    [--batch N] [--threads N] [--max-len N] [--repeats R] [--weights f32|f16]\n"
+            "                    [--batch N] [--threads N] [--max-len N] [--repeats R] [--weights W]\n"
             "                    [--examples FILE]\n\n"
             "Evaluate a classifier with a pruning method on a split and print one JSON object (one line):\n"
             "  accuracy, macro_f1 (and f1 of label 1 for two-class tasks)\n"
@@ -325,7 +325,7 @@ static int eval_value(eval_state *E, const method_opts *mopt, const st_file *st)
         printf("}");
     }
     printf(", \"batch\": %ld, \"threads\": %d, \"weights\": \"%s\", \"max_len\": %zu, \"truncated\": %zu}\n", E->batch,
-           E->nthreads, E->m->weights_f16 ? "f16" : "f32", E->ml, pk->n_truncated);
+           E->nthreads, weights_fmt_name(E->m->weights), E->ml, pk->n_truncated);
     rc = fflush(stdout) == 0 && !ferror(stdout) ? ADP_OK : adp_seterr("stdout: write failed");
 done:
     if (have_kr) eraser_keep_rates_free(&kr);
@@ -337,7 +337,7 @@ done:
 int cmd_eval(int argc, char **argv) {
     const char *model_dir = NULL, *examples_path = NULL;
     long batch = 32, threads = 0, max_len = 0, repeats = 3;
-    int f16 = 0;
+    int wfmt = FMT_F32;
     split_id split = SPLIT_DEV;
     dataset_opts dopt;
     method_opts mopt;
@@ -400,7 +400,7 @@ int cmd_eval(int argc, char **argv) {
             if (!cli_parse_int("eval", "--repeats", v, 0, 1000, &repeats)) goto usage_fail;
             i++;
         } else if (!strcmp(a, "--weights") && v) {
-            if (!cli_parse_weights("eval", v, &f16)) goto usage_fail;
+            if (!cli_parse_weights("eval", v, &wfmt)) goto usage_fail;
             i++;
         } else {
             fprintf(stderr, "eval: unknown or incomplete option '%s' (see adapler eval --help)\n", a);
@@ -426,7 +426,7 @@ int cmd_eval(int argc, char **argv) {
 
     if (bert_model_load(&m, model_dir, 0, &st) != ADP_OK) goto fail;
     have_model = 1;
-    if (f16 && bert_model_use_f16(&m) != ADP_OK) goto fail;
+    if (bert_model_use_weights(&m, wfmt) != ADP_OK) goto fail;
     if (!m.vocab_path) {
         adp_seterr("%s: no vocab.txt next to the model", model_dir);
         goto fail;

@@ -12,7 +12,7 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: adapler predict --model DIR [--batch N] [--threads N] [--max-len N] [--no-lower]\n"
-            "                       [--weights f32|f16]\n\n"
+            "                       [--weights f32|f16|i8]\n\n"
             "Run a sequence classifier (Hugging Face layout: config.json, model.safetensors) on\n"
             "JSONL read from stdin, one object per line, either token ids\n"
             "  {\"input_ids\": [2, 1037, ...], \"token_type_ids\": [0, 0, ...]}   (token_type_ids optional)\n"
@@ -27,8 +27,9 @@ static void usage(FILE *f) {
             "  --threads N   OpenMP/OpenBLAS threads (default: $OMP_NUM_THREADS, else all cores)\n"
             "  --max-len N   truncate text input to N pieces (default: the model's positions)\n"
             "  --no-lower    keep case (for cased vocabularies; ours are uncased)\n"
-            "  --weights W   f32 (default) or f16: the encoder's projections and pooler rounded to\n"
-            "                IEEE half and streamed as such (half the bytes; sums stay fp32)\n\n"
+            "  --weights W   f32 (default), f16 or i8: the encoder's projections and pooler rounded\n"
+            "                to IEEE half (half the bytes) or quantized to int8 with one scale per\n"
+            "                output row (a quarter), and streamed as such; sums stay fp32\n\n"
             "With a pruning method (--method NAME and its knob, below) each output line also holds\n"
             "\"layer_positions\": for every layer, the original positions of the tokens entering it.\n\n%s",
             METHOD_OPTS_HELP);
@@ -159,7 +160,7 @@ static int read_inputs(FILE *in, const bert_config *c, inputs *x, text_in *ti) {
 int cmd_predict(int argc, char **argv) {
     const char *model_dir = NULL;
     long batch = 32, threads = 0, max_len = 0;
-    int lower = 1, f16 = 0;
+    int lower = 1, wfmt = FMT_F32;
     static const struct option opts[] = {{"model", 1, 0, 'm'},   {"batch", 1, 0, 'b'},    {"threads", 1, 0, 't'},
                                          {"max-len", 1, 0, 'L'}, {"no-lower", 0, 0, 'u'}, {"help", 0, 0, 'h'}, {"weights", 1, 0, 'w'},
                                          {0, 0, 0, 0}};
@@ -188,7 +189,7 @@ int cmd_predict(int argc, char **argv) {
         case 't': if (!cli_parse_int("predict", "--threads", optarg, 0, 1024, &threads)) { free(rest); return 2; } break;
         case 'L': if (!cli_parse_int("predict", "--max-len", optarg, 3, 1000000, &max_len)) { free(rest); return 2; } break;
         case 'u': lower = 0; break;
-        case 'w': if (!cli_parse_weights("predict", optarg, &f16)) { free(rest); return 2; } break;
+        case 'w': if (!cli_parse_weights("predict", optarg, &wfmt)) { free(rest); return 2; } break;
         case 'h': usage(stdout); free(rest); return 0;
         default: usage(stderr); free(rest); return 2;
         }
@@ -207,7 +208,7 @@ int cmd_predict(int argc, char **argv) {
         fprintf(stderr, "predict: %s\n", adp_errmsg());
         return 1;
     }
-    if (f16 && bert_model_use_f16(&m) != ADP_OK) {
+    if (bert_model_use_weights(&m, wfmt) != ADP_OK) {
         fprintf(stderr, "predict: %s\n", adp_errmsg());
         st_close(&st);
         bert_model_free(&m);

@@ -15,7 +15,9 @@
  * batch 1 took 6-12% less time; past about 16 rows no change within this host's noise).
  *
  * Half panels (gemm.h, `--weights f16`) have the same layout with 2-byte elements: a panel
- * row is 128 bytes, converted to four fp32 vectors as it is loaded. */
+ * row is 128 bytes, converted to four fp32 vectors as it is loaded.  Int8 panels
+ * (`--weights i8`) have 1-byte elements, a row being one 64-byte line, each vector
+ * sign-extended, converted and multiplied by its columns' scales as it is loaded. */
 #include "gemm.h"
 
 #include <cblas.h>
@@ -98,6 +100,45 @@ F16_TARGET void gemm_pack16(uint16_t *dst, const float *w, int out, int in) {
         }
 }
 
+/* Symmetric int8 per output row: s = max |w| / 127, q = round(w / s), and w becomes the
+ * float product q * s, which is what the kernel forms from q and s (one IEEE multiply). */
+size_t gemm_quant_i8(float *scale, float *w, int out, int in) {
+    size_t bad = 0;
+    for (int o = 0; o < out; o++) {
+        float *row = w + (size_t)o * in, amax = 0.0f;
+        for (int k = 0; k < in; k++) {
+            if (!isfinite(row[k])) bad++;
+            else amax = fmaxf(amax, fabsf(row[k]));
+        }
+        /* a row that small is zero to every sum it enters; a subnormal scale would make
+         * q * s inexact, and q no longer recoverable from it */
+        float s = amax >= 1e-30f ? amax / 127.0f : 0.0f;
+        scale[o] = s;
+        for (int k = 0; k < in; k++) {
+            if (!isfinite(row[k])) continue;
+            float q = s > 0.0f ? fminf(127.0f, fmaxf(-127.0f, rintf(row[k] / s))) : 0.0f;
+            row[k] = q * s;
+        }
+    }
+    return bad;
+}
+
+void gemm_pack8(int8_t *dst, float *dst_scale, const float *w, const float *scale, int out, int in) {
+    int panels = (out + GEMM_PANEL - 1) / GEMM_PANEL;
+    for (int o = 0; o < panels * GEMM_PANEL; o++) dst_scale[o] = o < out ? scale[o] : 0.0f;
+#pragma omp parallel for schedule(static)
+    for (int p = 0; p < panels; p++)
+        for (int k = 0; k < in; k++) {
+            int8_t *row = dst + ((size_t)p * in + k) * GEMM_PANEL;
+            for (int j = 0; j < GEMM_PANEL; j++) {
+                int o = p * GEMM_PANEL + j;
+                /* w = q * s exactly as rounded, so w / s is q within far less than 1/2 */
+                float v = o < out && scale[o] > 0.0f ? w[(size_t)o * in + k] / scale[o] : 0.0f;
+                row[j] = (int8_t)(isfinite(v) ? lrintf(fminf(127.0f, fmaxf(-127.0f, v))) : 0);
+            }
+        }
+}
+
 #if HAVE_X86
 #define GEMM_PREFETCH 32
 
@@ -113,7 +154,7 @@ F16_TARGET void gemm_pack16(uint16_t *dst, const float *w, int out, int in) {
  * panel (in x 64 floats) for the tile's later blocks. */
 __attribute__((target("avx512f"), always_inline)) static inline void
 kernel_rx64(float *y, int ldy, const float *const x[6], const void *panel, const float *bias, int in, int width,
-            int stream, float *conv, const int R, const int V, const int F16) {
+            int stream, float *conv, const float *qs, const int R, const int V, const int FMT) {
     __mmask16 m[4];
     for (int b = 0; b < 4; b++) {
         int rem = width - 16 * b;
@@ -127,9 +168,23 @@ kernel_rx64(float *y, int ldy, const float *const x[6], const void *panel, const
     __m512 a20 = z0, a21 = z1, a22 = z2, a23 = z3, a30 = z0, a31 = z1, a32 = z2, a33 = z3;
     __m512 a40 = z0, a41 = z1, a42 = z2, a43 = z3, a50 = z0, a51 = z1, a52 = z2, a53 = z3;
     const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3], *x4 = x[4], *x5 = x[5];
+    __m512 s0 = z0, s1 = z0, s2 = z0, s3 = z0;
+    if (FMT == FMT_I8) s0 = _mm512_load_ps(qs), s1 = _mm512_load_ps(qs + 16), s2 = _mm512_load_ps(qs + 32), s3 = _mm512_load_ps(qs + 48);
     for (int k = 0; k < in; k++) {
         __m512 w0, w1, w2, w3, b;
-        if (F16) { /* V == 4 */
+        if (FMT == FMT_I8) { /* V == 4; a panel row is one 64-byte line */
+            const int8_t *w = (const int8_t *)panel + (size_t)k * GEMM_PANEL;
+            if (stream) _mm_prefetch((const char *)(w + 4 * GEMM_PREFETCH * GEMM_PANEL), _MM_HINT_T0); /* 8 KB */
+            w0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)w))), s0);
+            w1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)(w + 16)))), s1);
+            w2 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)(w + 32)))), s2);
+            w3 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)(w + 48)))), s3);
+            if (conv) {
+                float *c = conv + (size_t)k * GEMM_PANEL;
+                _mm512_store_ps(c, w0), _mm512_store_ps(c + 16, w1);
+                _mm512_store_ps(c + 32, w2), _mm512_store_ps(c + 48, w3);
+            }
+        } else if (FMT == FMT_F16) { /* V == 4 */
             const uint16_t *w = (const uint16_t *)panel + (size_t)k * GEMM_PANEL;
             if (stream) {
                 const char *ahead = (const char *)(w + 2 * GEMM_PREFETCH * GEMM_PANEL); /* also 8 KB */
@@ -181,18 +236,23 @@ kernel_rx64(float *y, int ldy, const float *const x[6], const void *panel, const
 #define KERNEL(R)                                                                                              \
     __attribute__((target("avx512f"))) static void kernel_##R##x64(                                            \
         float *y, int ldy, const float *const x[6], const void *panel, const float *bias, int in, int width,  \
-        int stream, float *conv) {                                                                             \
-        kernel_rx64(y, ldy, x, panel, bias, in, width, stream, conv, R, 4, 0);                                 \
+        int stream, float *conv, const float *qs) {                                                            \
+        kernel_rx64(y, ldy, x, panel, bias, in, width, stream, conv, qs, R, 4, FMT_F32);                       \
     }                                                                                                          \
     __attribute__((target("avx512f"))) static void kernel_##R##x32(                                            \
         float *y, int ldy, const float *const x[6], const void *panel, const float *bias, int in, int width,  \
-        int stream, float *conv) {                                                                             \
-        kernel_rx64(y, ldy, x, panel, bias, in, width, stream, conv, R, 2, 0);                                 \
+        int stream, float *conv, const float *qs) {                                                            \
+        kernel_rx64(y, ldy, x, panel, bias, in, width, stream, conv, qs, R, 2, FMT_F32);                       \
     }                                                                                                          \
     __attribute__((target("avx512f"))) static void kernel_##R##x64h(                                           \
         float *y, int ldy, const float *const x[6], const void *panel, const float *bias, int in, int width,  \
-        int stream, float *conv) {                                                                             \
-        kernel_rx64(y, ldy, x, panel, bias, in, width, stream, conv, R, 4, 1);                                 \
+        int stream, float *conv, const float *qs) {                                                            \
+        kernel_rx64(y, ldy, x, panel, bias, in, width, stream, conv, qs, R, 4, FMT_F16);                       \
+    }                                                                                                          \
+    __attribute__((target("avx512f"))) static void kernel_##R##x64q(                                           \
+        float *y, int ldy, const float *const x[6], const void *panel, const float *bias, int in, int width,  \
+        int stream, float *conv, const float *qs) {                                                            \
+        kernel_rx64(y, ldy, x, panel, bias, in, width, stream, conv, qs, R, 4, FMT_I8);                        \
     }
 KERNEL(1)
 KERNEL(2)
@@ -202,13 +262,16 @@ KERNEL(5)
 KERNEL(6)
 #undef KERNEL
 
-typedef void (*kernel_fn)(float *, int, const float *const[6], const void *, const float *, int, int, int, float *);
+typedef void (*kernel_fn)(float *, int, const float *const[6], const void *, const float *, int, int, int, float *,
+                          const float *);
 static const kernel_fn KERNELS[7] = {NULL, kernel_1x64, kernel_2x64, kernel_3x64, kernel_4x64, kernel_5x64, kernel_6x64};
 static const kernel_fn KERNELS32[7] = {NULL, kernel_1x32, kernel_2x32, kernel_3x32, kernel_4x32, kernel_5x32, kernel_6x32};
 static const kernel_fn KERNELS16[7] = {NULL,         kernel_1x64h, kernel_2x64h, kernel_3x64h,
                                        kernel_4x64h, kernel_5x64h, kernel_6x64h};
+static const kernel_fn KERNELS8[7] = {NULL,         kernel_1x64q, kernel_2x64q, kernel_3x64q,
+                                      kernel_4x64q, kernel_5x64q, kernel_6x64q};
 
-/* This thread's buffer for one converted half panel (in x 64 floats), grown on demand and
+/* This thread's buffer for one converted half or int8 panel (in x 64 floats), grown on demand and
  * kept for the thread's life; NULL if it cannot grow (the tile then converts on every pass). */
 static float *f16_scratch(int in) {
     static _Thread_local float *buf;
@@ -237,20 +300,23 @@ static int tile_rows_for(int n, int panels, int threads) { return n <= 256 && pa
 static void gemm_tile(float *out, const float *inp, const linear_w *lw, int t0, int t_end, int p, linear_act act) {
     const int in = lw->in, od = lw->out;
     const size_t at = (size_t)p * in * GEMM_PANEL;
-    const void *panel = lw->packed16 ? (const void *)(lw->packed16 + at) : (const void *)(lw->packed + at);
+    const void *panel = lw->packed8    ? (const void *)(lw->packed8 + at)
+                        : lw->packed16 ? (const void *)(lw->packed16 + at)
+                                       : (const void *)(lw->packed + at);
     const float *bias = lw->b ? lw->b + (size_t)p * GEMM_PANEL : NULL;
+    const float *qs = lw->packed8 ? lw->scale8 + (size_t)p * GEMM_PANEL : NULL;
     const int width = ADP_MIN(GEMM_PANEL, od - p * GEMM_PANEL);
-    const kernel_fn *kernels = lw->packed16 ? KERNELS16 : width <= 32 ? KERNELS32 : KERNELS;
-    float *conv = lw->packed16 && t_end - t0 > 6 ? f16_scratch(in) : NULL;
+    const kernel_fn *kernels = lw->packed8 ? KERNELS8 : lw->packed16 ? KERNELS16 : width <= 32 ? KERNELS32 : KERNELS;
+    float *conv = (lw->packed16 || lw->packed8) && t_end - t0 > 6 ? f16_scratch(in) : NULL;
     for (int t = t0; t < t_end; t += 6) {
         int rows = ADP_MIN(6, t_end - t);
         const float *x[6];
         for (int r = 0; r < 6; r++) x[r] = inp + (size_t)(t + (r < rows ? r : 0)) * in;
         float *y = out + (size_t)t * od + (size_t)p * GEMM_PANEL;
         if (t == t0 || !conv)
-            kernels[rows](y, od, x, panel, bias, in, width, t == t0, conv);
+            kernels[rows](y, od, x, panel, bias, in, width, t == t0, conv, qs);
         else
-            KERNELS[rows](y, od, x, conv, bias, in, width, 0, NULL);
+            KERNELS[rows](y, od, x, conv, bias, in, width, 0, NULL, NULL);
         if (act == ACT_GELU)
             for (int r = 0; r < rows; r++) gelu_inplace(y + (size_t)r * od, (size_t)width);
     }
@@ -283,7 +349,7 @@ static void gemm_packed_run(float *out, const float *inp, const linear_w *lw, in
 }
 #endif
 
-static inline int has_panels(const linear_w *lw) { return lw->packed || lw->packed16; }
+static inline int has_panels(const linear_w *lw) { return lw->packed || lw->packed16 || lw->packed8; }
 
 int linear_team_ok(const linear_w *lw) {
 #if HAVE_X86

@@ -18,6 +18,9 @@
 
 #define GEMM_PANEL 64 /* output columns per packed panel */
 
+/* How the projections' weights are held for inference (`--weights`). */
+enum { FMT_F32 = 0, FMT_F16 = 1, FMT_I8 = 2 };
+
 /* A linear layer: weight (out, in) in Hugging Face layout, optional bias (out), and its
  * packed panels (NULL until gemm_pack). */
 typedef struct {
@@ -26,6 +29,8 @@ typedef struct {
     float *packed;            /* (ceil(out / 64), in, 64), zero-padded; not owned */
     const uint16_t *packed16; /* the same panels in IEEE half precision (gemm_pack16), used
                                  instead of packed when not NULL; not owned */
+    const int8_t *packed8;    /* or in int8 (gemm_pack8), used instead of both when not NULL, */
+    const float *scale8;      /* with one scale per output column (ceil(out / 64) * 64); not owned */
     int in, out;
 } linear_w;
 
@@ -51,6 +56,21 @@ size_t gemm_round_f16(float *w, size_t n);
 /* Pack w (out, in) into dst (gemm_packed_size halves) as half precision; w should hold
  * half values already (gemm_round_f16) so that both layouts hold the same numbers. */
 void gemm_pack16(uint16_t *dst, const float *w, int out, int in);
+
+/* Int8 weights ("--weights i8"): a quarter of fp32's bytes.  Each output row o of W gets
+ * a scale s_o = max_k |W[o][k]| / 127 and W[o][k] = q * s_o with q = round(W[o][k] / s_o)
+ * in [-127, 127] (symmetric, per output channel; a row of zeros keeps s_o = 0).  The kernel
+ * converts each int8 vector to fp32 and multiplies it by its columns' scales as it loads
+ * it, so it sees exactly the floats q * s_o and accumulates them in fp32 as from fp32
+ * panels: a product with int8 panels equals, bit for bit, the product with fp32 panels of
+ * the quantized weights (gemm_quant_i8).  Activations stay fp32.  Needs AVX-512. */
+/* Quantize w (out, in) in place to q * s per row as above, writing the scales to
+ * scale[0..out).  Returns the count of non-finite weights, left as they are (and packed as
+ * 0: callers reject such weights first, as bert_model_use_i8 does). */
+size_t gemm_quant_i8(float *scale, float *w, int out, int in);
+/* Pack quantized w (out, in) and its row scales into dst (gemm_packed_size bytes) and
+ * dst_scale (ceil(out / 64) * 64 floats, zero past out). */
+void gemm_pack8(int8_t *dst, float *dst_scale, const float *w, const float *scale, int out, int in);
 
 typedef enum { ACT_NONE = 0, ACT_GELU = 1 } linear_act;
 

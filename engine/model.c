@@ -145,15 +145,18 @@ static int model_linears(bert_model *m, linear_w **ls) {
 void bert_model_unpack(bert_model *m) {
     free(m->packed);
     free(m->packed16);
-    m->packed = NULL, m->packed16 = NULL;
+    free(m->packed8);
+    free(m->scale8);
+    m->packed = NULL, m->packed16 = NULL, m->packed8 = NULL, m->scale8 = NULL;
     linear_w **ls = mallocCheck(sizeof(linear_w *) * (size_t)(4 * m->cfg.layers + 2));
     int n = model_linears(m, ls);
-    for (int k = 0; k < n; k++) ls[k]->packed = NULL, ls[k]->packed16 = NULL;
+    for (int k = 0; k < n; k++) ls[k]->packed = NULL, ls[k]->packed16 = NULL, ls[k]->packed8 = NULL, ls[k]->scale8 = NULL;
     free(ls);
 }
 
-/* With half weights every linear but the last (the classifier) is half. */
-static int linear_is_f16(const bert_model *m, int k, int n) { return m->weights_f16 && k < n - 1; }
+/* With half or int8 weights every linear but the last (the classifier) is converted. */
+static int linear_is_f16(const bert_model *m, int k, int n) { return m->weights == FMT_F16 && k < n - 1; }
+static int linear_is_i8(const bert_model *m, int k, int n) { return m->weights == FMT_I8 && k < n - 1; }
 
 /* The k-th weight bert_model_use_f16 rounds (k < 4 L + 1: four per layer, then the
  * pooler), its size and checkpoint name. */
@@ -173,6 +176,7 @@ static float *f16_weight(bert_model *m, int k, size_t *n, char *name, size_t cap
 }
 
 int bert_model_use_f16(bert_model *m) {
+    if (m->weights != FMT_F32) return adp_seterr("--weights f16: the model's weights are already converted");
     const int n = 4 * m->cfg.layers + 1;
     char name[96];
     size_t count;
@@ -186,11 +190,45 @@ int bert_model_use_f16(bert_model *m) {
         float *w = f16_weight(m, k, &count, name, sizeof name);
         gemm_round_f16(w, count);
     }
-    m->weights_f16 = 1;
+    m->weights = FMT_F16;
     bert_model_unpack(m);
     bert_model_pack(m);
     return ADP_OK;
 }
+
+int bert_model_use_i8(bert_model *m) {
+    if (m->weights != FMT_F32) return adp_seterr("--weights i8: the model's weights are already converted");
+    const int n = 4 * m->cfg.layers + 1;
+    char name[96];
+    size_t count, rows = 0;
+    for (int k = 0; k < n; k++) { /* check every weight before changing any */
+        const float *w = f16_weight(m, k, &count, name, sizeof name);
+        size_t bad = 0;
+        for (size_t i = 0; i < count; i++) bad += !isfinite(w[i]);
+        if (bad) return adp_seterr("--weights i8: %zu weights of %s are not finite", bad, name);
+    }
+    linear_w **ls = mallocCheck(sizeof(linear_w *) * (size_t)(4 * m->cfg.layers + 2));
+    model_linears(m, ls);
+    for (int k = 0; k < n; k++) rows += (size_t)ls[k]->out;
+    free(m->row_scale);
+    m->row_scale = mallocCheck(rows * sizeof(float));
+    float *sc = m->row_scale;
+    for (int k = 0; k < n; k++) { /* linear k's weight is f16_weight(k): qkv's three are one (3H, H) */
+        gemm_quant_i8(sc, (float *)ls[k]->w, ls[k]->out, ls[k]->in);
+        sc += ls[k]->out;
+    }
+    free(ls);
+    m->weights = FMT_I8;
+    bert_model_unpack(m);
+    bert_model_pack(m);
+    return ADP_OK;
+}
+
+int bert_model_use_weights(bert_model *m, int fmt) {
+    return fmt == FMT_F16 ? bert_model_use_f16(m) : fmt == FMT_I8 ? bert_model_use_i8(m) : ADP_OK;
+}
+
+const char *weights_fmt_name(int fmt) { return fmt == FMT_F16 ? "f16" : fmt == FMT_I8 ? "i8" : "f32"; }
 
 void bert_model_pack(bert_model *m) {
     if (!gemm_packed_enabled()) {
@@ -199,16 +237,26 @@ void bert_model_pack(bert_model *m) {
     }
     linear_w **ls = mallocCheck(sizeof(linear_w *) * (size_t)(4 * m->cfg.layers + 2));
     int n = model_linears(m, ls);
-    size_t total = 0, total16 = 0;
-    for (int k = 0; k < n; k++)
-        *(linear_is_f16(m, k, n) ? &total16 : &total) += gemm_packed_size(ls[k]->out, ls[k]->in);
-    if (!m->packed) m->packed = alignedCheck(total * sizeof(float));
-    if (total16 && !m->packed16) m->packed16 = alignedCheck(total16 * sizeof(uint16_t));
-    float *p = m->packed;
-    uint16_t *p16 = m->packed16;
+    size_t total = 0, total16 = 0, total8 = 0, scales = 0;
     for (int k = 0; k < n; k++) {
         size_t size = gemm_packed_size(ls[k]->out, ls[k]->in);
-        if (linear_is_f16(m, k, n)) {
+        *(linear_is_f16(m, k, n) ? &total16 : linear_is_i8(m, k, n) ? &total8 : &total) += size;
+        if (linear_is_i8(m, k, n)) scales += size / (size_t)ls[k]->in;
+    }
+    if (!m->packed) m->packed = alignedCheck(total * sizeof(float));
+    if (total16 && !m->packed16) m->packed16 = alignedCheck(total16 * sizeof(uint16_t));
+    if (total8 && !m->packed8) m->packed8 = alignedCheck(total8), m->scale8 = alignedCheck(scales * sizeof(float));
+    float *p = m->packed, *ps = m->scale8;
+    const float *rs = m->row_scale;
+    uint16_t *p16 = m->packed16;
+    int8_t *p8 = m->packed8;
+    for (int k = 0; k < n; k++) {
+        size_t size = gemm_packed_size(ls[k]->out, ls[k]->in);
+        if (linear_is_i8(m, k, n)) {
+            gemm_pack8(p8, ps, ls[k]->w, rs, ls[k]->out, ls[k]->in);
+            ls[k]->packed8 = p8, ls[k]->scale8 = ps, ls[k]->packed = NULL, ls[k]->packed16 = NULL;
+            p8 += size, ps += size / (size_t)ls[k]->in, rs += ls[k]->out;
+        } else if (linear_is_f16(m, k, n)) {
             gemm_pack16(p16, ls[k]->w, ls[k]->out, ls[k]->in);
             ls[k]->packed16 = p16, ls[k]->packed = NULL;
             p16 += size;
@@ -241,6 +289,9 @@ void bert_model_free(bert_model *m) {
     free(m->arena);
     free(m->packed);
     free(m->packed16);
+    free(m->packed8);
+    free(m->scale8);
+    free(m->row_scale);
     free(m->lin);
     bert_weights_free_layout(&m->w);
     bert_config_free(&m->cfg);

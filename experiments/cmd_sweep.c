@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "common.h"
+#include "model.h"
 #include "sweep_run.h"
 
 static void usage(FILE *f) {
@@ -184,7 +185,7 @@ int cmd_sweep(int argc, char **argv) {
             const sweep_cell *c = &x.plan.cells[i];
             printf("%d\t%s\t%s\t%s\t%s\t%s\t%ld\t%ld\t%ld\t%s\t%ld\t%ld\n", i, st[x.status[i]], c->dataset,
                    x.plan.models[c->model].name, x.sf.runs[c->run].method, c->knob[0] ? c->knob : "-", c->seed, c->batch,
-                   c->max_len, c->f16 ? "f16" : "f32", c->threads, c->repeats);
+                   c->max_len, weights_fmt_name(c->weights), c->threads, c->repeats);
         }
         for (int i = 0; i < x.plan.n_models; i++)
             if (x.model_problem[i]) fprintf(stderr, "sweep: %s\n", x.model_problem[i]);

@@ -11,6 +11,7 @@
 #include "common.h"
 #include "dataset.h"
 #include "method.h"
+#include "model.h"
 #include "sha256.h"
 
 /* ---- small string helpers ------------------------------------------------------------ */
@@ -161,12 +162,12 @@ static int apply_setting(settings *s, sweep_run *run, const char *file, int line
         long *vals = mallocCheck(sizeof(long) * (size_t)(np ? np : 1));
         int rc = 1;
         for (int i = 0; i < np && rc == 1; i++) {
-            vals[i] = !strcmp(parts[i], "f32") ? 0 : !strcmp(parts[i], "f16") ? 1 : -1;
-            if (vals[i] < 0) rc = perr(file, line, "weights: expected f32 or f16, got '%s'", parts[i]);
+            vals[i] = !strcmp(parts[i], "f32") ? FMT_F32 : !strcmp(parts[i], "f16") ? FMT_F16 : !strcmp(parts[i], "i8") ? FMT_I8 : -1;
+            if (vals[i] < 0) rc = perr(file, line, "weights: expected f32, f16 or i8, got '%s'", parts[i]);
             for (int j = 0; j < i && rc == 1; j++)
                 if (vals[j] == vals[i]) rc = perr(file, line, "weights: '%s' listed twice", parts[i]);
         }
-        if (rc == 1 && np == 0) rc = perr(file, line, "weights: expected f32 or f16, got ''");
+        if (rc == 1 && np == 0) rc = perr(file, line, "weights: expected f32, f16 or i8, got ''");
         free_strs(parts, np);
         if (rc != 1) {
             free(vals);
@@ -830,7 +831,7 @@ static int expand_run(sweep_plan *p, const sweep_file *sf, int ri, int skip_unav
                             c.dataset_options = dso ? join_words(dso->opts, dso->n) : strdupCheck("");
                             c.split = strdupCheck(r->split);
                             c.seed = r->seeds[si], c.batch = r->batches[bi];
-                            c.max_len = r->max_lens[mi / r->n_weights], c.f16 = (int)r->weights[mi % r->n_weights];
+                            c.max_len = r->max_lens[mi / r->n_weights], c.weights = (int)r->weights[mi % r->n_weights];
                             c.repeats = r->repeats, c.threads = r->threads, c.timing = r->timing;
                             c.model = inst;
                             c.model_vars = strdupCheck(vars.s);
@@ -1002,7 +1003,8 @@ void sweep_plan_keys(sweep_plan *p, const sweep_file *sf, const char *code_versi
             size_t model_at = k.len;
             sb_printf(&k, "method=%s;options=%s;seed=%ld;batch=%ld;max_len=%ld;", sf->runs[c->run].method,
                       c->method_options, c->seed, c->batch, c->max_len);
-            if (c->f16) sb_puts(&k, "weights=f16;"); /* f32 cells keep the keys they had before weights existed */
+            if (c->weights != FMT_F32) /* f32 cells keep the keys they had before weights existed */
+                sb_puts(&k, c->weights == FMT_F16 ? "weights=f16;" : "weights=i8;");
             if (c->repeats > 0)
                 sb_printf(&k, "repeats=%ld;threads=%ld;timing=%s;", c->repeats, c->threads,
                           c->timing == TIMING_SHARED ? "shared" : "exclusive");

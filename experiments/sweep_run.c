@@ -16,6 +16,7 @@
 
 #include "common.h"
 #include "config.h"
+#include "model.h"
 #include "results_db.h"
 #include "safetensors.h"
 #include "sha256.h"
@@ -421,7 +422,7 @@ static void report(runner *R, const char *event) {
     R->o->progress(R->o->user, &pr);
 }
 
-/* "dataset model method knob [seed S] [batch B] [max_len M] [f16]", the last four when the
+/* "dataset model method knob [seed S] [batch B] [max_len M] [f16|i8]", the last four when the
  * run line varies them. */
 static void describe(const runner *R, const sweep_cell *c, char *buf, size_t n) {
     const sweep_run *r = &R->x->sf.runs[c->run];
@@ -430,7 +431,7 @@ static void describe(const runner *R, const sweep_cell *c, char *buf, size_t n) 
     if (r->n_seeds > 1 && k < (int)n) k += snprintf(buf + k, n - (size_t)k, " seed %ld", c->seed);
     if (r->n_batches > 1 && k < (int)n) k += snprintf(buf + k, n - (size_t)k, " batch %ld", c->batch);
     if (r->n_max_lens > 1 && k < (int)n) k += snprintf(buf + k, n - (size_t)k, " max_len %ld", c->max_len);
-    if (r->n_weights > 1 && k < (int)n) snprintf(buf + k, n - (size_t)k, " %s", c->f16 ? "f16" : "f32");
+    if (r->n_weights > 1 && k < (int)n) snprintf(buf + k, n - (size_t)k, " %s", weights_fmt_name(c->weights));
 }
 
 static void fail_rest(runner *R, job *jb, int status, const char *why) {
@@ -548,7 +549,7 @@ static int start_job(runner *R, job *jb, int index) {
         snprintf(num, sizeof num, "%ld", c0->max_len);
         push_arg(&argv, &argc, "--max-len"), push_arg(&argv, &argc, num);
     }
-    if (c0->f16) push_arg(&argv, &argc, "--weights"), push_arg(&argv, &argc, "f16");
+    if (c0->weights != FMT_F32) push_arg(&argv, &argc, "--weights"), push_arg(&argv, &argc, weights_fmt_name(c0->weights));
     snprintf(num, sizeof num, "%d", jb->threads);
     push_arg(&argv, &argc, "--threads"), push_arg(&argv, &argc, num);
     snprintf(num, sizeof num, "%ld", c0->repeats);

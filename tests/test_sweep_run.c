@@ -542,10 +542,10 @@ TEST(sweep_generated_makefile_keeps_build_logs) {
     CHECK(access(text, F_OK) != 0); /* no stamp for a failed build */
 }
 
-/* The `weights` setting: one cell per value, eval run with --weights f16 for the f16 ones,
+/* The `weights` setting: one cell per value, eval run with --weights f16 or i8 for those,
  * the column recorded; f32 cells keep the keys they had before the setting existed (a
  * database of older runs is not redone); the accuracy views read fp32 cells only. */
-TEST(sweep_weights_setting_runs_f16_cells_beside_f32) {
+TEST(sweep_weights_setting_runs_f16_and_i8_cells_beside_f32) {
     const char *d = test_tmpdir();
     char db[4200], plain[4200], both[4200], text[2048];
     REQUIRE(make_model(d, "") == 0);
@@ -554,18 +554,25 @@ TEST(sweep_weights_setting_runs_f16_cells_beside_f32) {
     write_file(plain, text);
     snprintf(both, sizeof both, "%s/both.sweep", d);
     snprintf(text, sizeof text,
-             "sweep w\ndataset planted --planted-n 60\nrun planted %s/m schedule weights=f32,f16 --schedule 0:1;0:0.5\n", d);
+             "sweep w\ndataset planted --planted-n 60\nrun planted %s/m schedule weights=f32,f16,i8 --schedule 0:1;0:0.5\n",
+             d);
     write_file(both, text);
     snprintf(db, sizeof db, "%s/r.db", d);
     REQUIRE(test_sh("%s sweep %s --db %s", bin(), plain, db) == 0);
     CHECK_INT(qlong(db, "SELECT count(*) FROM cells"), 2);
     CHECK(test_sh("%s sweep %s --db %s --dry-run", bin(), both, db) == 0);
-    CHECK_MSG(strstr(test_sh_output(), "2 done, 2 pending") != NULL, "%s", test_sh_output());
+    CHECK_MSG(strstr(test_sh_output(), "2 done, 4 pending") != NULL, "%s", test_sh_output());
     REQUIRE(test_sh("%s sweep %s --db %s", bin(), both, db) == 0);
-    CHECK_INT(qlong(db, "SELECT count(*) FROM cells"), 4);
-    CHECK_INT(qlong(db, "SELECT count(*) FROM cells WHERE weights = 'f16' AND key_text LIKE '%weights=f16;%' "
-                        "AND json_extract(eval_json, '$.weights') = 'f16'"),
-              2);
+    CHECK_INT(qlong(db, "SELECT count(*) FROM cells"), 6);
+    for (int k = 0; k < 2; k++) {
+        const char *w = k ? "i8" : "f16";
+        char q[512];
+        snprintf(q, sizeof q,
+                 "SELECT count(*) FROM cells WHERE weights = '%s' AND key_text LIKE '%%weights=%s;%%' "
+                 "AND json_extract(eval_json, '$.weights') = '%s'",
+                 w, w, w);
+        CHECK_INT(qlong(db, q), 2);
+    }
     CHECK_INT(qlong(db, "SELECT count(*) FROM cells WHERE weights = 'f32' AND key_text NOT LIKE '%weights%' "
                         "AND json_extract(eval_json, '$.weights') = 'f32'"),
               2);
@@ -573,6 +580,7 @@ TEST(sweep_weights_setting_runs_f16_cells_beside_f32) {
     check_db_consistent(db);
     write_file(both, "sweep w\nrun planted m none weights=f32,f8\n");
     CHECK(test_sh("%s sweep %s --db %s --dry-run", bin(), both, db) != 0);
-    CHECK_MSG(strstr(test_sh_output(), "both.sweep:2") && strstr(test_sh_output(), "weights: expected f32 or f16, got 'f8'"),
+    CHECK_MSG(strstr(test_sh_output(), "both.sweep:2") &&
+                  strstr(test_sh_output(), "weights: expected f32, f16 or i8, got 'f8'"),
               "%s", test_sh_output());
 }

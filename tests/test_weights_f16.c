@@ -169,7 +169,7 @@ TEST(f16_rejects_weights_beyond_half_range) {
     CHECK(memcmp(probe, before, sizeof probe) != 0);
     CHECK_MSG(strstr(adp_errmsg(), "bert.encoder.layer.1.intermediate.dense.weight") != NULL, "message: %s",
               adp_errmsg());
-    CHECK(!m.weights_f16);
+    CHECK(m.weights == FMT_F32);
     bert_model_free(&m);
     bert_config_free(&cfg);
 }
@@ -198,7 +198,7 @@ TEST(f16_on_the_command_line) {
     const char *args[3] = {mdir, mdir, "3"};
     for (int k = 0; k < 3; k++) {
         CHECK(test_sh("%s %s %s --weights f8 < /dev/null", bin(), cmds[k], args[k]) == 2);
-        CHECK_MSG(strstr(test_sh_output(), "--weights: expected f32 or f16, got 'f8'") != NULL, "%s: %s", cmds[k],
+        CHECK_MSG(strstr(test_sh_output(), "--weights: expected f32, f16 or i8, got 'f8'") != NULL, "%s: %s", cmds[k],
                   test_sh_output());
     }
 }

@@ -1,0 +1,220 @@
+/* test_weights_i8.c: int8 weights (`--weights i8`, gemm.h gemm_quant_i8 / model.h
+ * bert_model_use_i8).  The quantization itself (symmetric, one scale per output row), and
+ * the exact claim: a product with int8 panels is, bit for bit, the product with fp32
+ * panels of the quantized weights; so is a whole forward pass, pruned or not, on one
+ * thread or two.  Plus the check on non-finite weights and the command line. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bert.h"
+#include "common.h"
+#include "config.h"
+#include "gemm.h"
+#include "model.h"
+#include "ops.h"
+#include "prune.h"
+#include "test.h"
+
+static const char *bin(void) {
+    const char *b = getenv("ADAPLER_BIN");
+    return b ? b : "bin/adapler";
+}
+
+TEST(i8_quantization_is_symmetric_per_row) {
+    /* row 0: max 1.27, so s = 0.01 and each weight becomes the nearest multiple of it;
+     * row 1: all zero (scale 0); row 2: negative maximum, scale 2 / 127; row 3: a NaN,
+     * counted and skipped, the rest quantized on the finite maximum */
+    enum { IN = 5 };
+    float w[4 * IN] = {1.27f, -0.5f, 0.014f, 0.016f, -1.27f, 0, 0, 0, 0, 0, 0.3f, -2.0f, 1.0f, 0.0f, 0.999f,
+                       0.5f,  NAN,   -0.25f, 0.0f,   0.1f};
+    float orig[4 * IN], scale[4];
+    memcpy(orig, w, sizeof w);
+    CHECK(gemm_quant_i8(scale, w, 4, IN) == 1);
+    CHECK(scale[0] == 1.27f / 127.0f && scale[1] == 0.0f && scale[2] == 2.0f / 127.0f && scale[3] == 0.5f / 127.0f);
+    const float q0[IN] = {127, -50, 1, 2, -127};
+    for (int k = 0; k < IN; k++) CHECK_MSG(w[k] == q0[k] * scale[0], "row 0 col %d: %a", k, w[k]);
+    for (int k = 0; k < IN; k++) CHECK(w[IN + k] == 0.0f);
+    CHECK(w[2 * IN + 1] == -127 * scale[2] && w[2 * IN + 2] == 64 * scale[2] && w[2 * IN + 3] == 0.0f);
+    CHECK(isnan(w[3 * IN + 1]) && w[3 * IN] == 127 * scale[3] && w[3 * IN + 2] == -64 * scale[3]);
+    /* every finite weight moved by at most half a step, and is q * s with |q| <= 127 */
+    for (int o = 0; o < 4; o++)
+        for (int k = 0; k < IN; k++) {
+            float v = w[o * IN + k], s = scale[o];
+            if (isnan(v)) continue;
+            CHECK_MSG(fabsf(v - orig[o * IN + k]) <= 0.5f * s * 1.0001f, "row %d col %d", o, k);
+            if (s > 0) {
+                float q = rintf(v / s);
+                CHECK(fabsf(q) <= 127 && q * s == v);
+            }
+        }
+}
+
+/* y = x W^T + b through int8 panels against fp32 panels of the quantized weights: equal
+ * bits, at row counts that take one block (1-6 rows: converted as loaded) and several (7+:
+ * the panel converted once into the thread's buffer), on one thread and on all. */
+TEST(i8_linear_equals_quantized_fp32_bits) {
+    if (!gemm_packed_enabled()) return; /* no packed kernel on this CPU: nothing int8 to test */
+    int shapes[][3] = {{1, 64, 64}, {2, 256, 130}, {6, 96, 256}, {7, 256, 64}, {13, 64, 200}, {40, 128, 20}, {300, 96, 96}};
+    unsigned s = 11;
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        int n = shapes[k][0], in = shapes[k][1], out = shapes[k][2];
+        size_t np = gemm_packed_size(out, in);
+        float *x = mallocCheck(sizeof(float) * n * in), *w = mallocCheck(sizeof(float) * out * in);
+        float *b = mallocCheck(sizeof(float) * out), *sc = mallocCheck(sizeof(float) * out);
+        float *y8 = mallocCheck(sizeof(float) * n * out), *y32 = mallocCheck(sizeof(float) * n * out);
+        float *y1 = mallocCheck(sizeof(float) * n * out), *want = mallocCheck(sizeof(float) * n * out);
+        float *p32 = alignedCheck(sizeof(float) * np), *ps = alignedCheck(sizeof(float) * (np / (size_t)in));
+        int8_t *p8 = alignedCheck(np);
+        for (int i = 0; i < n * in; i++) x[i] = test_randf(&s);
+        for (int i = 0; i < out * in; i++) w[i] = (0.05f + (float)(i / in % 7)) * test_randf(&s); /* rows differ in scale */
+        for (int i = 0; i < out; i++) b[i] = test_randf(&s);
+        for (int i = 0; i < in; i++) w[(size_t)(out / 2) * in + i] = 0.0f; /* one zero row */
+        CHECK(gemm_quant_i8(sc, w, out, in) == 0);
+        gemm_pack(p32, w, out, in);
+        gemm_pack8(p8, ps, w, sc, out, in);
+        for (int variant = 0; variant < 2; variant++) {
+            linear_act act = (k + variant) % 2 ? ACT_GELU : ACT_NONE;
+            const float *bias = variant ? b : NULL;
+            linear_w l8 = {.w = w, .b = bias, .packed8 = p8, .scale8 = ps, .in = in, .out = out};
+            linear_w l32 = {.w = w, .b = bias, .packed = p32, .in = in, .out = out};
+            linear_forward(y8, x, &l8, n, act);
+            linear_forward(y32, x, &l32, n, act);
+            CHECK_MSG(memcmp(y8, y32, sizeof(float) * n * out) == 0, "%dx%d->%d bias=%d: int8 panels differ", n, in,
+                      out, variant);
+            int threads = adp_get_threads();
+            adp_set_threads(1);
+            linear_forward(y1, x, &l8, n, act);
+            adp_set_threads(threads);
+            CHECK_MSG(memcmp(y8, y1, sizeof(float) * n * out) == 0, "%dx%d->%d: one thread differs", n, in, out);
+            /* and both are the product (not merely the same mistake twice) */
+            matmul_forward_naive(want, x, w, bias, n, in, out);
+            if (act == ACT_GELU)
+                for (int i = 0; i < n * out; i++) want[i] = gelu_naive(want[i]);
+            test_compare("int8 linear", y8, want, (size_t)n * out, 1e-4);
+        }
+        free(x), free(w), free(b), free(sc), free(y8), free(y32), free(y1), free(want), free(p32), free(ps), free(p8);
+    }
+}
+
+/* The projections bert_model_use_i8 quantizes: four per layer and the pooler. */
+static void quantize_projections(bert_model *m) {
+    const bert_config *c = &m->cfg;
+    int H = c->hidden, I = c->inter;
+    float *sc = mallocCheck(sizeof(float) * (size_t)(3 * H + I));
+    for (int l = 0; l < c->layers; l++) {
+        bert_layer_w *w = &m->w.layer[l];
+        gemm_quant_i8(sc, w->wqkv, 3 * H, H), gemm_quant_i8(sc, w->wo, H, H);
+        gemm_quant_i8(sc, w->w1, I, H), gemm_quant_i8(sc, w->w2, H, I);
+    }
+    gemm_quant_i8(sc, m->w.pool_w, H, H);
+    free(sc);
+}
+
+static void model_equals_quantized_fp32_model(void) {
+    bert_config cfg;
+    bert_config_init(&cfg, 300, 128, 3, 2, 256, 128, 3);
+    bert_model q8, quant, full;
+    bert_model_alloc(&q8, &cfg), bert_model_alloc(&quant, &cfg), bert_model_alloc(&full, &cfg);
+    bert_model_init_random(&q8, 5), bert_model_init_random(&quant, 5), bert_model_init_random(&full, 5);
+    REQUIRE(bert_model_use_weights(&q8, FMT_I8) == ADP_OK);
+    CHECK(q8.weights == FMT_I8 && !strcmp(weights_fmt_name(q8.weights), "i8"));
+    CHECK(bert_model_use_f16(&q8) == ADP_ERR); /* converted once only */
+    quantize_projections(&quant);
+    bert_model_pack(&quant);
+    if (gemm_packed_enabled()) { /* the int8 panels are in use, the classifier stays fp32 */
+        CHECK(q8.lin[0].qkv.packed8 && q8.lin[2].ffn2.packed8 && q8.pool.packed8);
+        CHECK(!q8.lin[0].qkv.packed && !q8.lin[0].qkv.packed16 && q8.cls.packed && !q8.cls.packed8);
+    }
+    enum { NS = 5 };
+    int len[NS] = {1, 7, 13, 40, 100}, off[NS + 1] = {0};
+    for (int s = 0; s < NS; s++) off[s + 1] = off[s] + len[s];
+    const int T = off[NS], C = cfg.num_labels;
+    int32_t *ids = mallocCheck(sizeof(int32_t) * (size_t)T);
+    for (int i = 0; i < T; i++) ids[i] = 5 + (i * 41) % 290;
+    bert_batch b = {.n_seq = NS, .ids = ids, .off = off};
+    float frac[3] = {1.0f, 0.4f, 0.5f};
+    prune_strategy sched;
+    REQUIRE(prune_schedule_create(&sched, cfg.layers, frac, PRUNE_AT_INPUT) == ADP_OK);
+    for (int pruned = 0; pruned < 2; pruned++)
+        for (int th = 1; th <= 2; th++) {
+            adp_set_threads(th);
+            bert_run_opts o = {.prune = pruned ? &sched : NULL};
+            float l8[NS * 3], lq[NS * 3], lf[NS * 3];
+            const bert_model *ms[3] = {&q8, &quant, &full};
+            float *dst[3] = {l8, lq, lf};
+            for (int k = 0; k < 3; k++) {
+                bert_ctx c;
+                bert_ctx_init(&c);
+                const bert_result *r;
+                REQUIRE(bert_forward(&c, ms[k], &b, &o, &r) == ADP_OK);
+                memcpy(dst[k], r->logits, sizeof(float) * NS * C);
+                bert_ctx_free(&c);
+            }
+            CHECK_MSG(memcmp(l8, lq, sizeof l8) == 0, "pruned=%d threads=%d: int8 weights differ from quantized fp32",
+                      pruned, th);
+            /* the quantization is real: the fp32 model's logits differ, by little */
+            double diff = 0;
+            for (int i = 0; i < NS * C; i++) diff = fmax(diff, fabs((double)l8[i] - lf[i]));
+            CHECK_MSG(diff > 0 && diff < 5e-2, "pruned=%d threads=%d: int8 vs fp32 max |diff| %g", pruned, th, diff);
+        }
+    adp_set_threads(0);
+    sched.destroy(&sched);
+    free(ids);
+    bert_model_free(&q8), bert_model_free(&quant), bert_model_free(&full);
+    bert_config_free(&cfg);
+}
+
+TEST(i8_model_equals_quantized_fp32_model_bits) { model_equals_quantized_fp32_model(); }
+
+/* Without the packed kernel the weights themselves are quantized: the same model there. */
+TEST(i8_model_on_the_sgemm_path_is_the_quantized_model) {
+    setenv("ADAPLER_GEMM", "blas", 1);
+    REQUIRE(!gemm_packed_enabled());
+    model_equals_quantized_fp32_model();
+}
+
+TEST(i8_rejects_non_finite_weights_before_changing_any) {
+    bert_config cfg;
+    bert_config_init(&cfg, 100, 64, 2, 2, 128, 64, 2);
+    bert_model m;
+    bert_model_alloc(&m, &cfg);
+    bert_model_init_random(&m, 3);
+    m.w.layer[1].wo[17] = INFINITY;
+    float before[8];
+    memcpy(before, m.w.layer[0].wqkv, sizeof before);
+    CHECK(bert_model_use_i8(&m) == ADP_ERR);
+    CHECK(memcmp(before, m.w.layer[0].wqkv, sizeof before) == 0); /* a N(0, 0.02) draw is not q * s */
+    CHECK_MSG(strstr(adp_errmsg(), "bert.encoder.layer.1.attention.output.dense.weight") != NULL, "message: %s",
+              adp_errmsg());
+    CHECK(m.weights == FMT_F32);
+    bert_model_free(&m);
+    bert_config_free(&cfg);
+}
+
+TEST(i8_on_the_command_line) {
+    const char *dir = test_tmpdir();
+    REQUIRE(test_python("ref_bert.py", "make --out %s/m --labels 2 --layers 2 --hidden 64 --heads 2 --inter 128", dir) ==
+            0);
+    REQUIRE(test_sh("%s eval --model %s/m --dataset planted --planted-n 40 --repeats 0 --weights i8", bin(), dir) == 0);
+    CHECK_MSG(strstr(test_sh_output(), "\"weights\": \"i8\"") != NULL, "eval: %s", test_sh_output());
+    REQUIRE(test_sh("%s bench --layers 1 --hidden 64 --heads 2 --inter 128 --batch 1 --seq 9 --min-time 0 --json "
+                    "--weights i8",
+                    bin()) == 0);
+    CHECK_MSG(strstr(test_sh_output(), "\"weights\": \"i8\"") != NULL, "bench: %s", test_sh_output());
+    /* predict: the same logits as eval's model would give are not printed by eval, so
+     * compare with f32: close, and not equal (the weights were quantized) */
+    char l8[256] = "", l32[256] = "";
+    REQUIRE(test_sh("echo '{\"text\": \"a b c\"}' | %s predict --model %s/m --weights i8", bin(), dir) == 0);
+    const char *p = strstr(test_sh_output(), "\"logits\"");
+    REQUIRE(p != NULL);
+    snprintf(l8, sizeof l8, "%s", p);
+    REQUIRE(test_sh("echo '{\"text\": \"a b c\"}' | %s predict --model %s/m", bin(), dir) == 0);
+    p = strstr(test_sh_output(), "\"logits\"");
+    REQUIRE(p != NULL);
+    snprintf(l32, sizeof l32, "%s", p);
+    CHECK_MSG(strcmp(l8, l32) != 0, "i8 logits equal f32's: %s", l8);
+    double a8[2], a32[2];
+    REQUIRE(sscanf(l8, "\"logits\": [%lf, %lf", &a8[0], &a8[1]) == 2 && sscanf(l32, "\"logits\": [%lf, %lf", &a32[0], &a32[1]) == 2);
+    CHECK_MSG(fabs(a8[0] - a32[0]) < 0.05 && fabs(a8[1] - a32[1]) < 0.05, "%s vs %s", l8, l32);
+}
