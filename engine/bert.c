@@ -216,7 +216,10 @@ int bert_forward(bert_ctx *c, const bert_model *m, const bert_batch *b, const be
          * seven ops and a pruned sequence few tokens.  The barrier is our spinning one
          * (barrier.h: 0.3 us for two threads here, OpenMP's 1.5 us) unless OpenMP waits
          * passively.  The whole layer
-         * is one region when nothing happens between its two blocks.  Same results. */
+         * is one region when nothing happens between its two blocks.  A block's last
+         * LayerNorm needs no barrier of its own: the region's end is one (and the next
+         * layer's scores, computed inside, read only rows the same thread wrote).  Same
+         * results. */
         const int team = layer_team_ok(m, l);
         const int merged = team && want_mid == PRUNE_SKIP;
         const int score_next = team && l + 1 < L && score_in_team(o, l + 1);
@@ -230,11 +233,11 @@ int bert_forward(bert_ctx *c, const bert_model *m, const bert_batch *b, const be
                 attention_forward_team(c->ctxv, probs, c->prob_off, c->qkv, c->off, n_seq, H, cfg->heads, scale, NULL,
                                        c->scratch, bar);
                 linear_forward_team(c->y, c->ctxv, &lin->o, T, ACT_NONE, bar);
-                residual_layernorm_forward_team(x, c->y, x, w->ln1_g, w->ln1_b, T, H, cfg->ln_eps, bar);
+                residual_layernorm_forward_team(x, c->y, x, w->ln1_g, w->ln1_b, T, H, cfg->ln_eps, merged, bar);
                 if (merged) {
                     linear_forward_team(c->ffn, x, &lin->ffn1, T, ACT_GELU, bar);
                     linear_forward_team(c->y, c->ffn, &lin->ffn2, T, ACT_NONE, bar);
-                    residual_layernorm_forward_team(x, c->y, x, w->ln2_g, w->ln2_b, T, H, cfg->ln_eps, bar);
+                    residual_layernorm_forward_team(x, c->y, x, w->ln2_g, w->ln2_b, T, H, cfg->ln_eps, 0, bar);
                     if (score_next) score_share(o->prune, l + 1, x, H, T, c->scores);
                 }
             }
@@ -260,7 +263,7 @@ int bert_forward(bert_ctx *c, const bert_model *m, const bert_batch *b, const be
             {
                 linear_forward_team(c->ffn, x, &lin->ffn1, T, ACT_GELU, bar);
                 linear_forward_team(c->y, c->ffn, &lin->ffn2, T, ACT_NONE, bar);
-                residual_layernorm_forward_team(x, c->y, x, w->ln2_g, w->ln2_b, T, H, cfg->ln_eps, bar);
+                residual_layernorm_forward_team(x, c->y, x, w->ln2_g, w->ln2_b, T, H, cfg->ln_eps, 0, bar);
                 if (score_next) score_share(o->prune, l + 1, x, H, T, c->scores);
             }
         } else {

@@ -60,8 +60,8 @@ void residual_layernorm_forward(float *out, float *pre, float *mean, float *rstd
 }
 
 void residual_layernorm_forward_team(float *out, const float *y, const float *res, const float *g, const float *b,
-                                     int n, int d, float eps, adp_barrier *bar) {
-    residual_layernorm_for(out, NULL, NULL, NULL, y, res, g, b, n, d, eps, 1, bar);
+                                     int n, int d, float eps, int sync, adp_barrier *bar) {
+    residual_layernorm_for(out, NULL, NULL, NULL, y, res, g, b, n, d, eps, sync, bar);
 }
 
 void layernorm_forward_naive(float *out, const float *inp, const float *g, const float *b, int n, int d, float eps) {

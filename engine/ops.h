@@ -40,10 +40,11 @@ void layernorm_forward_naive(float *out, const float *inp, const float *g, const
 void residual_layernorm_forward(float *out, float *pre, float *mean, float *rstd, const float *y, const float *res,
                                 const float *g, const float *b, int n, int d, float eps);
 /* Team variant (out = LN(y + res), nothing kept for backward): called by every thread of an
- * enclosing parallel region, returns after a barrier (bar, see barrier.h, or OpenMP's when
- * NULL); same result as the above. */
+ * enclosing parallel region; with sync it returns after a barrier (bar, see barrier.h, or
+ * OpenMP's when NULL), without it the caller's region end is the barrier (each thread has
+ * then written only its static share of the rows).  Same result as the above. */
 void residual_layernorm_forward_team(float *out, const float *y, const float *res, const float *g, const float *b,
-                                     int n, int d, float eps, adp_barrier *bar);
+                                     int n, int d, float eps, int sync, adp_barrier *bar);
 
 /* Exact erf GELU: 0.5 x (1 + erf(x / sqrt 2)), in place on x (n). */
 void gelu_forward(float *x, size_t n);
