@@ -342,6 +342,17 @@ void attention_forward_team(float *ctx, float *probs, const size_t *prob_off, co
                   (size_t)max_n * max_n, 1, bar);
 }
 
+void attention_forward_serial(float *ctx, const float *qkv, const int *off, int n_seq, int d, int n_heads, float scale,
+                              float *scratch) {
+    int max_n = 0;
+    for (int s = 0; s < n_seq; s++) max_n = off[s + 1] - off[s] > max_n ? off[s + 1] - off[s] : max_n;
+    float *S = scratch + (size_t)omp_get_thread_num() * (size_t)max_n * max_n;
+    for (int p = 0; p < n_seq * n_heads; p++) {
+        int s = p / n_heads, n = off[s + 1] - off[s];
+        if (n > 0) attend_one(ctx, S, qkv, off[s], n, d, d / n_heads, p % n_heads, scale, NULL);
+    }
+}
+
 void attention_forward_naive(float *ctx, float *probs, const size_t *prob_off, const float *qkv, const int *off,
                              int n_seq, int d, int n_heads, float scale, const float *key_logmask) {
     const int dh = d / n_heads, ld = 3 * d;

@@ -43,9 +43,10 @@ typedef struct {
 
 /* Activations arena, sized for the largest batch seen; reused across batches. */
 typedef struct {
-    size_t cap_tokens, cap_probs, cap_scratch;
+    size_t cap_tokens, cap_probs, cap_scratch, cap_priv;
     int cap_seq, cap_labels, cap_layers;
     float *x, *x_alt, *y, *qkv, *ctxv, *ffn, *scratch, *probs, *pool_in, *pooled;
+    float *priv;      /* per thread, a few-token layer's own attention output and LN1 (bert.c) */
     float *scores;    /* (T) prune.h score_rows' scores for layer scores_layer's input, or -1 */
     int scores_layer;
     int32_t *pos, *pos_alt, *pos_ids;

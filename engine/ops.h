@@ -45,6 +45,9 @@ void residual_layernorm_forward(float *out, float *pre, float *mean, float *rstd
  * then written only its static share of the rows).  Same result as the above. */
 void residual_layernorm_forward_team(float *out, const float *y, const float *res, const float *g, const float *b,
                                      int n, int d, float eps, int sync, adp_barrier *bar);
+/* Every row on the calling thread alone (inside a region, into a buffer of its own). */
+void residual_layernorm_forward_serial(float *out, const float *y, const float *res, const float *g, const float *b,
+                                       int n, int d, float eps);
 
 /* Exact erf GELU: 0.5 x (1 + erf(x / sqrt 2)), in place on x (n). */
 void gelu_forward(float *x, size_t n);
@@ -69,6 +72,11 @@ void attention_forward(float *ctx, float *probs, const size_t *prob_off, const f
 /* Team variant: called by every thread of an enclosing parallel region with the same
  * arguments (scratch holding max_n^2 floats per thread of that region); returns after a
  * barrier (bar, or OpenMP's when NULL); same result as attention_forward. */
+/* Serial variant for one thread of an enclosing region that computes every (sequence, head)
+ * pair itself, into a ctx of its own (bert.c's few-token layers: redundant work instead of
+ * a barrier); no probabilities, no mask; scratch as for the team variant.  Same result. */
+void attention_forward_serial(float *ctx, const float *qkv, const int *off, int n_seq, int d, int n_heads, float scale,
+                              float *scratch);
 void attention_forward_team(float *ctx, float *probs, const size_t *prob_off, const float *qkv, const int *off,
                             int n_seq, int d, int n_heads, float scale, const float *key_logmask, float *scratch,
                             adp_barrier *bar);
