@@ -290,10 +290,17 @@ static float *f16_scratch(int in) {
  * enclosing parallel region (or by one thread outside any); with `sync` it ends at a
  * barrier (bar, or OpenMP's when NULL), without it the caller's region end is the barrier.
  * Parallel over panels when there are enough of them and few rows (each thread streams its
- * panels once); otherwise over (48-row, panel) tiles, which keeps a tile's rows of X in
- * cache while both threads stay busy.  Every output element is computed the same way
- * whatever the tiling, so results do not depend on the thread count. */
-static int tile_rows_for(int n, int panels, int threads) { return n <= 256 && panels >= 2 * threads ? n : 48; }
+ * panels once); otherwise over (tile, panel) pairs, tiles of at most 48 rows, which keeps
+ * a tile's rows of X in cache while both threads stay busy.  The tiles are of equal size
+ * (300 rows: 7 of 42-43, not 6 of 48 and one of 12): the static split gives each thread
+ * the same number of pairs, so with a short last tile one thread had up to a quarter more
+ * rows to do than the other and that one waited at the barrier.  Every output element is
+ * computed the same way whatever the tiling, so results do not depend on the thread count. */
+static int tile_rows_for(int n, int panels, int threads) {
+    if (n <= 256 && panels >= 2 * threads) return n;
+    const int tiles = (n + 47) / 48;
+    return (n + tiles - 1) / tiles;
+}
 
 /* Rows [t0, t_end) of panel p, in blocks of at most 6; the first block streams the panel.  Half
  * panels: the first block also converts the panel into the thread's buffer when more blocks
