@@ -51,8 +51,11 @@ void residual_layernorm_forward_serial(float *out, const float *y, const float *
 
 /* Exact erf GELU: 0.5 x (1 + erf(x / sqrt 2)), in place on x (n). */
 void gelu_forward(float *x, size_t n);
-/* The same on one thread (for use inside parallel regions and GEMM epilogues). */
+/* The same on one thread (for use inside parallel regions and GEMM epilogues).  With
+ * AVX-512 erf comes from a piecewise polynomial (elementwise.c, max abs error 6e-8), else
+ * from fast_erff (fastmath.h, 1.5e-7); gelu_uses_avx512() says which. */
 void gelu_inplace(float *x, size_t n);
+int gelu_uses_avx512(void);
 float gelu_naive(float x); /* with libm erff */
 
 /* Multi-head self-attention over a packed batch.
