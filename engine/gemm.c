@@ -150,9 +150,10 @@ void gemm_pack8(int8_t *dst, float *dst_scale, const float *w, const float *scal
  * neither loaded nor multiplied.  Either way each output element is the same chain of
  * FMAs.  x[r] point at the input rows.  bias may be NULL.  stream: the first pass over
  * this panel, which prefetches ahead (past the panel's end that is the next panel, which
- * is where the thread goes next; prefetches never fault).  F16: the panel holds halves
- * (a row is 128 bytes), converted as loaded; conv, if not NULL, receives the converted
- * panel (in x 64 floats) for the tile's later blocks. */
+ * is where the thread goes next; prefetches never fault).  FMT_F16 / FMT_I8: the panel
+ * holds halves (a row is 128 bytes) or int8 with column scales qs (64 bytes), converted as
+ * loaded; conv, if not NULL, receives the converted panel (in x 64 floats) for the tile's
+ * later blocks. */
 __attribute__((target("avx512f"), always_inline)) static inline void
 kernel_rx64(float *y, int ldy, const float *const x[6], const void *panel, const float *bias, int in, int width,
             int stream, float *conv, const float *qs, const int R, const int V, const int FMT) {
@@ -170,7 +171,8 @@ kernel_rx64(float *y, int ldy, const float *const x[6], const void *panel, const
     __m512 a40 = z0, a41 = z1, a42 = z2, a43 = z3, a50 = z0, a51 = z1, a52 = z2, a53 = z3;
     const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3], *x4 = x[4], *x5 = x[5];
     __m512 s0 = z0, s1 = z0, s2 = z0, s3 = z0;
-    if (FMT == FMT_I8) s0 = _mm512_load_ps(qs), s1 = _mm512_load_ps(qs + 16), s2 = _mm512_load_ps(qs + 32), s3 = _mm512_load_ps(qs + 48);
+    if (FMT == FMT_I8) /* the panel's column scales */
+        s0 = _mm512_load_ps(qs), s1 = _mm512_load_ps(qs + 16), s2 = _mm512_load_ps(qs + 32), s3 = _mm512_load_ps(qs + 48);
     for (int k = 0; k < in; k++) {
         __m512 w0, w1, w2, w3, b;
         if (FMT == FMT_I8) { /* V == 4; a panel row is one 64-byte line */
@@ -180,11 +182,6 @@ kernel_rx64(float *y, int ldy, const float *const x[6], const void *panel, const
             w1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)(w + 16)))), s1);
             w2 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)(w + 32)))), s2);
             w3 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)(w + 48)))), s3);
-            if (conv) {
-                float *c = conv + (size_t)k * GEMM_PANEL;
-                _mm512_store_ps(c, w0), _mm512_store_ps(c + 16, w1);
-                _mm512_store_ps(c + 32, w2), _mm512_store_ps(c + 48, w3);
-            }
         } else if (FMT == FMT_F16) { /* V == 4 */
             const uint16_t *w = (const uint16_t *)panel + (size_t)k * GEMM_PANEL;
             if (stream) {
@@ -195,11 +192,6 @@ kernel_rx64(float *y, int ldy, const float *const x[6], const void *panel, const
             w1 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(w + 16)));
             w2 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(w + 32)));
             w3 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(w + 48)));
-            if (conv) {
-                float *c = conv + (size_t)k * GEMM_PANEL;
-                _mm512_store_ps(c, w0), _mm512_store_ps(c + 16, w1);
-                _mm512_store_ps(c + 32, w2), _mm512_store_ps(c + 48, w3);
-            }
         } else {
             const float *w = (const float *)panel + (size_t)k * GEMM_PANEL;
             if (stream) {
@@ -210,6 +202,11 @@ kernel_rx64(float *y, int ldy, const float *const x[6], const void *panel, const
             }
             w0 = _mm512_load_ps(w), w1 = _mm512_load_ps(w + 16);
             w2 = V > 2 ? _mm512_load_ps(w + 32) : w0, w3 = V > 2 ? _mm512_load_ps(w + 48) : w0;
+        }
+        if (FMT != FMT_F32 && conv) { /* the converted row, for the tile's later blocks */
+            float *c = conv + (size_t)k * GEMM_PANEL;
+            _mm512_store_ps(c, w0), _mm512_store_ps(c + 16, w1);
+            _mm512_store_ps(c + 32, w2), _mm512_store_ps(c + 48, w3);
         }
 #define ROW(i)                                                                                                 \
     if (R > i) {                                                                                               \

@@ -158,9 +158,9 @@ void bert_model_unpack(bert_model *m) {
 static int linear_is_f16(const bert_model *m, int k, int n) { return m->weights == FMT_F16 && k < n - 1; }
 static int linear_is_i8(const bert_model *m, int k, int n) { return m->weights == FMT_I8 && k < n - 1; }
 
-/* The k-th weight bert_model_use_f16 rounds (k < 4 L + 1: four per layer, then the
+/* The k-th weight bert_model_use_f16 rounds and bert_model_use_i8 quantizes (k < 4 L + 1: four per layer, then the
  * pooler), its size and checkpoint name. */
-static float *f16_weight(bert_model *m, int k, size_t *n, char *name, size_t cap) {
+static float *converted_weight(bert_model *m, int k, size_t *n, char *name, size_t cap) {
     static const char *const names[4] = {"attention.self.{query,key,value}", "attention.output.dense",
                                           "intermediate.dense", "output.dense"};
     const size_t H = (size_t)m->cfg.hidden, I = (size_t)m->cfg.inter;
@@ -181,13 +181,13 @@ int bert_model_use_f16(bert_model *m) {
     char name[96];
     size_t count;
     for (int k = 0; k < n; k++) { /* check every weight before changing any */
-        const float *w = f16_weight(m, k, &count, name, sizeof name);
+        const float *w = converted_weight(m, k, &count, name, sizeof name);
         size_t big = 0;
         for (size_t i = 0; i < count; i++) big += fabsf(w[i]) >= 65520.0f; /* rounds to infinity */
         if (big) return adp_seterr("--weights f16: %zu weights of %s exceed the half range (65504)", big, name);
     }
     for (int k = 0; k < n; k++) {
-        float *w = f16_weight(m, k, &count, name, sizeof name);
+        float *w = converted_weight(m, k, &count, name, sizeof name);
         gemm_round_f16(w, count);
     }
     m->weights = FMT_F16;
@@ -202,7 +202,7 @@ int bert_model_use_i8(bert_model *m) {
     char name[96];
     size_t count, rows = 0;
     for (int k = 0; k < n; k++) { /* check every weight before changing any */
-        const float *w = f16_weight(m, k, &count, name, sizeof name);
+        const float *w = converted_weight(m, k, &count, name, sizeof name);
         size_t bad = 0;
         for (size_t i = 0; i < count; i++) bad += !isfinite(w[i]);
         if (bad) return adp_seterr("--weights i8: %zu weights of %s are not finite", bad, name);
@@ -213,7 +213,7 @@ int bert_model_use_i8(bert_model *m) {
     free(m->row_scale);
     m->row_scale = mallocCheck(rows * sizeof(float));
     float *sc = m->row_scale;
-    for (int k = 0; k < n; k++) { /* linear k's weight is f16_weight(k): qkv's three are one (3H, H) */
+    for (int k = 0; k < n; k++) { /* linear k's weight is converted_weight(k): qkv's three are one (3H, H) */
         gemm_quant_i8(sc, (float *)ls[k]->w, ls[k]->out, ls[k]->in);
         sc += ls[k]->out;
     }
