@@ -7,14 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bert.h"
 #include "common.h"
 #include "config.h"
 #include "gemm.h"
 #include "model.h"
 #include "ops.h"
-#include "prune.h"
 #include "test.h"
+#include "weights_check.h"
 
 static const char *bin(void) {
     const char *b = getenv("ADAPLER_BIN");
@@ -89,56 +88,15 @@ static void round_projections(bert_model *m) {
     gemm_round_f16(m->w.pool_w, H * H);
 }
 
+/* the half panels are in use, the classifier stays fp32 */
+static void inspect_half(bert_model *half) {
+    if (!gemm_packed_enabled()) return;
+    CHECK(half->lin[0].qkv.packed16 && half->lin[2].ffn2.packed16 && half->pool.packed16);
+    CHECK(!half->lin[0].qkv.packed && half->cls.packed && !half->cls.packed16);
+}
+
 static void model_equals_rounded_fp32_model(void) {
-    bert_config cfg;
-    bert_config_init(&cfg, 300, 128, 3, 2, 256, 128, 3);
-    bert_model half, rounded, full;
-    bert_model_alloc(&half, &cfg), bert_model_alloc(&rounded, &cfg), bert_model_alloc(&full, &cfg);
-    bert_model_init_random(&half, 5), bert_model_init_random(&rounded, 5), bert_model_init_random(&full, 5);
-    REQUIRE(bert_model_use_f16(&half) == ADP_OK);
-    round_projections(&rounded);
-    bert_model_pack(&rounded);
-    if (gemm_packed_enabled()) { /* the half panels are in use, the classifier stays fp32 */
-        CHECK(half.lin[0].qkv.packed16 && half.lin[2].ffn2.packed16 && half.pool.packed16);
-        CHECK(!half.lin[0].qkv.packed && half.cls.packed && !half.cls.packed16);
-    }
-    enum { NS = 5 };
-    int len[NS] = {1, 7, 13, 40, 100}, off[NS + 1] = {0};
-    for (int s = 0; s < NS; s++) off[s + 1] = off[s] + len[s];
-    const int T = off[NS], C = cfg.num_labels;
-    int32_t *ids = mallocCheck(sizeof(int32_t) * (size_t)T);
-    for (int i = 0; i < T; i++) ids[i] = 5 + (i * 41) % 290;
-    bert_batch b = {.n_seq = NS, .ids = ids, .off = off};
-    float frac[3] = {1.0f, 0.4f, 0.5f};
-    prune_strategy sched;
-    REQUIRE(prune_schedule_create(&sched, cfg.layers, frac, PRUNE_AT_INPUT) == ADP_OK);
-    for (int pruned = 0; pruned < 2; pruned++)
-        for (int th = 1; th <= 2; th++) {
-            adp_set_threads(th);
-            bert_run_opts o = {.prune = pruned ? &sched : NULL};
-            float lh[NS * 3], lr[NS * 3], lf[NS * 3];
-            const bert_model *ms[3] = {&half, &rounded, &full};
-            float *dst[3] = {lh, lr, lf};
-            for (int k = 0; k < 3; k++) {
-                bert_ctx c;
-                bert_ctx_init(&c);
-                const bert_result *r;
-                REQUIRE(bert_forward(&c, ms[k], &b, &o, &r) == ADP_OK);
-                memcpy(dst[k], r->logits, sizeof(float) * NS * C);
-                bert_ctx_free(&c);
-            }
-            CHECK_MSG(memcmp(lh, lr, sizeof lh) == 0, "pruned=%d threads=%d: half weights differ from rounded fp32",
-                      pruned, th);
-            /* the rounding is real: the fp32 model's logits differ, by little */
-            double diff = 0;
-            for (int i = 0; i < NS * C; i++) diff = fmax(diff, fabs((double)lh[i] - lf[i]));
-            CHECK_MSG(diff > 0 && diff < 1e-2, "pruned=%d threads=%d: half vs fp32 max |diff| %g", pruned, th, diff);
-        }
-    adp_set_threads(0);
-    sched.destroy(&sched);
-    free(ids);
-    bert_model_free(&half), bert_model_free(&rounded), bert_model_free(&full);
-    bert_config_free(&cfg);
+    check_converted_model("half", bert_model_use_f16, round_projections, inspect_half, 1e-2);
 }
 
 TEST(f16_model_equals_rounded_fp32_model_bits) { model_equals_rounded_fp32_model(); }

@@ -7,14 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bert.h"
 #include "common.h"
 #include "config.h"
 #include "gemm.h"
 #include "model.h"
 #include "ops.h"
-#include "prune.h"
 #include "test.h"
+#include "weights_check.h"
 
 static const char *bin(void) {
     const char *b = getenv("ADAPLER_BIN");
@@ -111,58 +110,18 @@ static void quantize_projections(bert_model *m) {
     free(sc);
 }
 
+static int use_i8(bert_model *m) { return bert_model_use_weights(m, FMT_I8); }
+
+static void inspect_i8(bert_model *q8) {
+    CHECK(q8->weights == FMT_I8 && !strcmp(weights_fmt_name(q8->weights), "i8"));
+    CHECK(bert_model_use_f16(q8) == ADP_ERR); /* converted once only */
+    if (!gemm_packed_enabled()) return; /* the int8 panels are in use, the classifier stays fp32 */
+    CHECK(q8->lin[0].qkv.packed8 && q8->lin[2].ffn2.packed8 && q8->pool.packed8);
+    CHECK(!q8->lin[0].qkv.packed && !q8->lin[0].qkv.packed16 && q8->cls.packed && !q8->cls.packed8);
+}
+
 static void model_equals_quantized_fp32_model(void) {
-    bert_config cfg;
-    bert_config_init(&cfg, 300, 128, 3, 2, 256, 128, 3);
-    bert_model q8, quant, full;
-    bert_model_alloc(&q8, &cfg), bert_model_alloc(&quant, &cfg), bert_model_alloc(&full, &cfg);
-    bert_model_init_random(&q8, 5), bert_model_init_random(&quant, 5), bert_model_init_random(&full, 5);
-    REQUIRE(bert_model_use_weights(&q8, FMT_I8) == ADP_OK);
-    CHECK(q8.weights == FMT_I8 && !strcmp(weights_fmt_name(q8.weights), "i8"));
-    CHECK(bert_model_use_f16(&q8) == ADP_ERR); /* converted once only */
-    quantize_projections(&quant);
-    bert_model_pack(&quant);
-    if (gemm_packed_enabled()) { /* the int8 panels are in use, the classifier stays fp32 */
-        CHECK(q8.lin[0].qkv.packed8 && q8.lin[2].ffn2.packed8 && q8.pool.packed8);
-        CHECK(!q8.lin[0].qkv.packed && !q8.lin[0].qkv.packed16 && q8.cls.packed && !q8.cls.packed8);
-    }
-    enum { NS = 5 };
-    int len[NS] = {1, 7, 13, 40, 100}, off[NS + 1] = {0};
-    for (int s = 0; s < NS; s++) off[s + 1] = off[s] + len[s];
-    const int T = off[NS], C = cfg.num_labels;
-    int32_t *ids = mallocCheck(sizeof(int32_t) * (size_t)T);
-    for (int i = 0; i < T; i++) ids[i] = 5 + (i * 41) % 290;
-    bert_batch b = {.n_seq = NS, .ids = ids, .off = off};
-    float frac[3] = {1.0f, 0.4f, 0.5f};
-    prune_strategy sched;
-    REQUIRE(prune_schedule_create(&sched, cfg.layers, frac, PRUNE_AT_INPUT) == ADP_OK);
-    for (int pruned = 0; pruned < 2; pruned++)
-        for (int th = 1; th <= 2; th++) {
-            adp_set_threads(th);
-            bert_run_opts o = {.prune = pruned ? &sched : NULL};
-            float l8[NS * 3], lq[NS * 3], lf[NS * 3];
-            const bert_model *ms[3] = {&q8, &quant, &full};
-            float *dst[3] = {l8, lq, lf};
-            for (int k = 0; k < 3; k++) {
-                bert_ctx c;
-                bert_ctx_init(&c);
-                const bert_result *r;
-                REQUIRE(bert_forward(&c, ms[k], &b, &o, &r) == ADP_OK);
-                memcpy(dst[k], r->logits, sizeof(float) * NS * C);
-                bert_ctx_free(&c);
-            }
-            CHECK_MSG(memcmp(l8, lq, sizeof l8) == 0, "pruned=%d threads=%d: int8 weights differ from quantized fp32",
-                      pruned, th);
-            /* the quantization is real: the fp32 model's logits differ, by little */
-            double diff = 0;
-            for (int i = 0; i < NS * C; i++) diff = fmax(diff, fabs((double)l8[i] - lf[i]));
-            CHECK_MSG(diff > 0 && diff < 5e-2, "pruned=%d threads=%d: int8 vs fp32 max |diff| %g", pruned, th, diff);
-        }
-    adp_set_threads(0);
-    sched.destroy(&sched);
-    free(ids);
-    bert_model_free(&q8), bert_model_free(&quant), bert_model_free(&full);
-    bert_config_free(&cfg);
+    check_converted_model("int8", use_i8, quantize_projections, inspect_i8, 5e-2);
 }
 
 TEST(i8_model_equals_quantized_fp32_model_bits) { model_equals_quantized_fp32_model(); }

@@ -1,0 +1,62 @@
+/* weights_check.c: the whole-model check shared by the f16 and i8 tests (weights_check.h). */
+#include "weights_check.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "bert.h"
+#include "common.h"
+#include "config.h"
+#include "prune.h"
+#include "test.h"
+
+void check_converted_model(const char *what, int (*convert)(bert_model *), void (*reference)(bert_model *),
+                           void (*inspect)(bert_model *), double max_diff) {
+    bert_config cfg;
+    bert_config_init(&cfg, 300, 128, 3, 2, 256, 128, 3);
+    bert_model conv, ref, full;
+    bert_model_alloc(&conv, &cfg), bert_model_alloc(&ref, &cfg), bert_model_alloc(&full, &cfg);
+    bert_model_init_random(&conv, 5), bert_model_init_random(&ref, 5), bert_model_init_random(&full, 5);
+    REQUIRE(convert(&conv) == ADP_OK);
+    reference(&ref);
+    bert_model_pack(&ref);
+    if (inspect) inspect(&conv);
+    enum { NS = 5 };
+    int len[NS] = {1, 7, 13, 40, 100}, off[NS + 1] = {0};
+    for (int s = 0; s < NS; s++) off[s + 1] = off[s] + len[s];
+    const int T = off[NS], C = cfg.num_labels;
+    int32_t *ids = mallocCheck(sizeof(int32_t) * (size_t)T);
+    for (int i = 0; i < T; i++) ids[i] = 5 + (i * 41) % 290;
+    bert_batch b = {.n_seq = NS, .ids = ids, .off = off};
+    float frac[3] = {1.0f, 0.4f, 0.5f};
+    prune_strategy sched;
+    REQUIRE(prune_schedule_create(&sched, cfg.layers, frac, PRUNE_AT_INPUT) == ADP_OK);
+    for (int pruned = 0; pruned < 2; pruned++)
+        for (int th = 1; th <= 2; th++) {
+            adp_set_threads(th);
+            bert_run_opts o = {.prune = pruned ? &sched : NULL};
+            float lc[NS * 3], lr[NS * 3], lf[NS * 3];
+            const bert_model *ms[3] = {&conv, &ref, &full};
+            float *dst[3] = {lc, lr, lf};
+            for (int k = 0; k < 3; k++) {
+                bert_ctx c;
+                bert_ctx_init(&c);
+                const bert_result *r;
+                REQUIRE(bert_forward(&c, ms[k], &b, &o, &r) == ADP_OK);
+                memcpy(dst[k], r->logits, sizeof(float) * NS * C);
+                bert_ctx_free(&c);
+            }
+            CHECK_MSG(memcmp(lc, lr, sizeof lc) == 0, "pruned=%d threads=%d: %s weights differ from the reference",
+                      pruned, th, what);
+            /* the conversion is real: the fp32 model's logits differ, by little */
+            double diff = 0;
+            for (int i = 0; i < NS * C; i++) diff = fmax(diff, fabs((double)lc[i] - lf[i]));
+            CHECK_MSG(diff > 0 && diff < max_diff, "pruned=%d threads=%d: %s vs fp32 max |diff| %g", pruned, th, what,
+                      diff);
+        }
+    adp_set_threads(0);
+    sched.destroy(&sched);
+    free(ids);
+    bert_model_free(&conv), bert_model_free(&ref), bert_model_free(&full);
+    bert_config_free(&cfg);
+}

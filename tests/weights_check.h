@@ -1,0 +1,18 @@
+/* weights_check.h: what test_weights_f16.c and test_weights_i8.c both assert of a model
+ * whose projections were converted for inference (model.h bert_model_use_f16 / _i8). */
+#ifndef ADP_WEIGHTS_CHECK_H
+#define ADP_WEIGHTS_CHECK_H
+
+#include "model.h"
+
+/* A random model (vocabulary 300, H 128, 3 layers, 3 labels) converted by convert, the
+ * same model with its fp32 weights changed by reference (then repacked), and the model as
+ * drawn: forward passes over five sequences of 1-100 tokens, dense and pruned, on 1 and 2
+ * threads.  The converted and reference models give the same logits bit for bit; the
+ * drawn one differs from them by more than 0 and less than max_diff.  inspect, if not NULL,
+ * runs once on the converted model, for the format's own checks.  what names the format
+ * in messages. */
+void check_converted_model(const char *what, int (*convert)(bert_model *), void (*reference)(bert_model *),
+                           void (*inspect)(bert_model *), double max_diff);
+
+#endif
