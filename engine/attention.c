@@ -273,6 +273,13 @@ static void attend_one(float *ctx, float *S, const float *qkv, int r0, int n, in
                 ctx + (size_t)r0 * d + (size_t)h * dh, d);
 }
 
+/* The longest sequence of a packed batch. */
+static int max_len_of(const int *off, int n_seq) {
+    int m = 0;
+    for (int s = 0; s < n_seq; s++) m = off[s + 1] - off[s] > m ? off[s + 1] - off[s] : m;
+    return m;
+}
+
 /* Estimated cost of one (sequence, head) pair of n tokens: scores and weighted sum grow as
  * n^2, the softmax and the copies as n, and a call has its own overhead. */
 static int64_t pair_cost(int n) { return (int64_t)n * n + 8 * (int64_t)n + 32; }
@@ -319,8 +326,7 @@ static void attention_for(float *ctx, float *probs, const size_t *prob_off, cons
 
 void attention_forward(float *ctx, float *probs, const size_t *prob_off, const float *qkv, const int *off,
                        int n_seq, int d, int n_heads, float scale, const float *key_logmask, float *scratch) {
-    int max_n = 0;
-    for (int s = 0; s < n_seq; s++) max_n = off[s + 1] - off[s] > max_n ? off[s + 1] - off[s] : max_n;
+    const int max_n = max_len_of(off, n_seq);
     const size_t per_thread = (size_t)max_n * max_n;
     const int pairs = n_seq * n_heads;
     /* Parallel over pairs, unless there is a single pair (BLAS then uses the threads) or
@@ -336,16 +342,14 @@ void attention_forward(float *ctx, float *probs, const size_t *prob_off, const f
 void attention_forward_team(float *ctx, float *probs, const size_t *prob_off, const float *qkv, const int *off,
                             int n_seq, int d, int n_heads, float scale, const float *key_logmask, float *scratch,
                             adp_barrier *bar) {
-    int max_n = 0;
-    for (int s = 0; s < n_seq; s++) max_n = off[s + 1] - off[s] > max_n ? off[s + 1] - off[s] : max_n;
+    const int max_n = max_len_of(off, n_seq);
     attention_for(ctx, probs, prob_off, qkv, off, n_seq, d, n_heads, scale, key_logmask, scratch,
                   (size_t)max_n * max_n, 1, bar);
 }
 
 void attention_forward_serial(float *ctx, const float *qkv, const int *off, int n_seq, int d, int n_heads, float scale,
                               float *scratch) {
-    int max_n = 0;
-    for (int s = 0; s < n_seq; s++) max_n = off[s + 1] - off[s] > max_n ? off[s + 1] - off[s] : max_n;
+    const int max_n = max_len_of(off, n_seq);
     float *S = scratch + (size_t)omp_get_thread_num() * (size_t)max_n * max_n;
     for (int p = 0; p < n_seq * n_heads; p++) {
         int s = p / n_heads, n = off[s + 1] - off[s];
@@ -407,11 +411,6 @@ ADP_HOT static void drop_probs(float *D, const float *P, size_t n2, uint32_t bas
     for (size_t i = 0; i < n2; i++) D[i] = dropout_hash(key, base + (uint32_t)i) >= thr ? P[i] * sc : 0.0f;
 }
 
-static int max_len_of(const int *off, int n_seq) {
-    int m = 0;
-    for (int s = 0; s < n_seq; s++) m = off[s + 1] - off[s] > m ? off[s + 1] - off[s] : m;
-    return m;
-}
 
 void attention_forward_train(float *ctx, float *probs, const size_t *prob_off, const float *qkv, const int *off,
                              int n_seq, int d, int n_heads, float scale, const float *key_logmask, float p,
