@@ -239,33 +239,27 @@ int bert_forward(bert_ctx *c, const bert_model *m, const bert_batch *b, const be
 
         /* attention block (and, merged, the feed-forward block) */
         const int small = merged && T <= SMALL_LAYER_TOKENS && !probs;
-        if (team && small) {
+        if (team) {
 #pragma omp parallel
             {
-                float *ctxp = c->priv + (size_t)omp_get_thread_num() * 2 * SMALL_LAYER_TOKENS * H;
-                float *xp = ctxp + (size_t)SMALL_LAYER_TOKENS * H;
+                /* few tokens: this thread's own attention output and LN1 (SMALL_LAYER_TOKENS) */
+                float *ctxp = small ? c->priv + (size_t)omp_get_thread_num() * 2 * SMALL_LAYER_TOKENS * H : c->ctxv;
+                float *h = small ? ctxp + (size_t)SMALL_LAYER_TOKENS * H : x; /* LN1's output */
                 linear_forward_team(c->qkv, x, &lin->qkv, T, ACT_NONE, bar);
-                attention_forward_serial(ctxp, c->qkv, c->off, n_seq, H, cfg->heads, scale, c->scratch);
+                if (small)
+                    attention_forward_serial(ctxp, c->qkv, c->off, n_seq, H, cfg->heads, scale, c->scratch);
+                else
+                    attention_forward_team(ctxp, probs, c->prob_off, c->qkv, c->off, n_seq, H, cfg->heads, scale, NULL,
+                                           c->scratch, bar);
                 linear_forward_team(c->y, ctxp, &lin->o, T, ACT_NONE, bar);
-                /* xp = LN1(y + x) on every thread; x keeps the layer input until LN2 */
-                residual_layernorm_forward_serial(xp, c->y, x, w->ln1_g, w->ln1_b, T, H, cfg->ln_eps);
-                linear_forward_team(c->ffn, xp, &lin->ffn1, T, ACT_GELU, bar);
-                linear_forward_team(c->y, c->ffn, &lin->ffn2, T, ACT_NONE, bar);
-                residual_layernorm_forward_team(x, c->y, xp, w->ln2_g, w->ln2_b, T, H, cfg->ln_eps, 0, bar);
-                if (score_next) score_share(o->prune, l + 1, x, H, T, c->scores);
-            }
-        } else if (team) {
-#pragma omp parallel
-            {
-                linear_forward_team(c->qkv, x, &lin->qkv, T, ACT_NONE, bar);
-                attention_forward_team(c->ctxv, probs, c->prob_off, c->qkv, c->off, n_seq, H, cfg->heads, scale, NULL,
-                                       c->scratch, bar);
-                linear_forward_team(c->y, c->ctxv, &lin->o, T, ACT_NONE, bar);
-                residual_layernorm_forward_team(x, c->y, x, w->ln1_g, w->ln1_b, T, H, cfg->ln_eps, merged, bar);
+                if (small) /* x keeps the layer input until LN2 */
+                    residual_layernorm_forward_serial(h, c->y, x, w->ln1_g, w->ln1_b, T, H, cfg->ln_eps);
+                else
+                    residual_layernorm_forward_team(x, c->y, x, w->ln1_g, w->ln1_b, T, H, cfg->ln_eps, merged, bar);
                 if (merged) {
-                    linear_forward_team(c->ffn, x, &lin->ffn1, T, ACT_GELU, bar);
+                    linear_forward_team(c->ffn, h, &lin->ffn1, T, ACT_GELU, bar);
                     linear_forward_team(c->y, c->ffn, &lin->ffn2, T, ACT_NONE, bar);
-                    residual_layernorm_forward_team(x, c->y, x, w->ln2_g, w->ln2_b, T, H, cfg->ln_eps, 0, bar);
+                    residual_layernorm_forward_team(x, c->y, h, w->ln2_g, w->ln2_b, T, H, cfg->ln_eps, 0, bar);
                     if (score_next) score_share(o->prune, l + 1, x, H, T, c->scores);
                 }
             }
