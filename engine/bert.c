@@ -170,31 +170,126 @@ static int layer_team_ok(const bert_model *m, int l) {
            linear_team_ok(&lin->ffn1) && linear_team_ok(&lin->ffn2);
 }
 
-int bert_forward(bert_ctx *c, const bert_model *m, const bert_batch *b, const bert_run_opts *opts,
-                 const bert_result **out) {
-    static const bert_run_opts no_opts = {0};
-    const bert_run_opts *o = opts ? opts : &no_opts;
+/* Before layer l: prune its input if the strategy acts there, and count the tokens that
+ * enter it.  Returns ADP_OK or the strategy's error. */
+static int layer_enter(bert_ctx *c, const bert_model *m, const bert_run_opts *o, int l, const bert_batch *b) {
+    const int L = m->cfg.layers;
+    if (o->prune && o->prune->wants(o->prune, l, PRUNE_AT_INPUT) != PRUNE_SKIP &&
+        prune_point_run(c, m, o, l, PRUNE_AT_INPUT, PRUNE_ACT, b))
+        return ADP_ERR;
+    for (int s = 0; s < b->n_seq; s++) c->layer_tokens[s * L + l] = c->off[s + 1] - c->off[s];
+    return ADP_OK;
+}
+
+/* Layer l's attention block on every thread of the enclosing region, T tokens in c->x; when
+ * `merged` also its feed-forward block and, with `score_next`, the next layer's scores.
+ * Each op ends at a barrier (bar: barrier.h) but the last: the caller's region end or
+ * barrier is that one (a thread's share of LN2's rows is also the share it scores). */
+static void layer_team(bert_ctx *c, const bert_model *m, const bert_run_opts *o, int l, int T, float *probs,
+                       int merged, int score_next, adp_barrier *bar) {
     const bert_config *cfg = &m->cfg;
-    const int H = cfg->hidden, L = cfg->layers, C = cfg->num_labels, n_seq = b->n_seq;
-    int max_len = 0;
-    if (validate_batch(m, b, &max_len) != ADP_OK) return ADP_ERR;
-    if (L > 127) return adp_seterr("%d layers: at most 127 supported", L);
-    const int T0 = b->off[n_seq];
-    ctx_reserve(c, cfg, (size_t)T0, n_seq, max_len);
+    const bert_layer_w *w = &m->w.layer[l];
+    const bert_layer_lin *lin = &m->lin[l];
+    const int H = cfg->hidden, n_seq = c->n_seq;
     const float scale = 1.0f / sqrtf((float)(H / cfg->heads));
-
-    for (int s = 0; s <= n_seq; s++) c->off[s] = b->off[s];
-    for (int s = 0; s < n_seq; s++) {
-        c->orig_len[s] = b->off[s + 1] - b->off[s];
-        c->flops[s] = 0.0;
-        for (int t = b->off[s]; t < b->off[s + 1]; t++) c->pos[t] = t - b->off[s];
+    float *x = c->x;
+    const int small = merged && T <= SMALL_LAYER_TOKENS && !probs;
+    /* few tokens: this thread's own attention output and LN1 (SMALL_LAYER_TOKENS) */
+    float *ctxp = small ? c->priv + (size_t)omp_get_thread_num() * 2 * SMALL_LAYER_TOKENS * H : c->ctxv;
+    float *h = small ? ctxp + (size_t)SMALL_LAYER_TOKENS * H : x; /* LN1's output */
+    linear_forward_team(c->qkv, x, &lin->qkv, T, ACT_NONE, bar);
+    if (small)
+        attention_forward_serial(ctxp, c->qkv, c->off, n_seq, H, cfg->heads, scale, c->scratch);
+    else
+        attention_forward_team(ctxp, probs, c->prob_off, c->qkv, c->off, n_seq, H, cfg->heads, scale, NULL,
+                               c->scratch, bar);
+    linear_forward_team(c->y, ctxp, &lin->o, T, ACT_NONE, bar);
+    if (small) /* x keeps the layer input until LN2 */
+        residual_layernorm_forward_serial(h, c->y, x, w->ln1_g, w->ln1_b, T, H, cfg->ln_eps);
+    else
+        residual_layernorm_forward_team(x, c->y, x, w->ln1_g, w->ln1_b, T, H, cfg->ln_eps, merged, bar);
+    if (merged) {
+        linear_forward_team(c->ffn, h, &lin->ffn1, T, ACT_GELU, bar);
+        linear_forward_team(c->y, c->ffn, &lin->ffn2, T, ACT_NONE, bar);
+        residual_layernorm_forward_team(x, c->y, h, w->ln2_g, w->ln2_b, T, H, cfg->ln_eps, 0, bar);
+        if (score_next) score_share(o->prune, l + 1, x, H, T, c->scores);
     }
-    memset(c->drop_stage, 2 * L, (size_t)T0);
+}
 
+/* Layer l's feed-forward block (not merged) on every thread of the enclosing region. */
+static void ffn_team(bert_ctx *c, const bert_model *m, const bert_run_opts *o, int l, int T, int score_next,
+                     adp_barrier *bar) {
+    const bert_config *cfg = &m->cfg;
+    const bert_layer_w *w = &m->w.layer[l];
+    const bert_layer_lin *lin = &m->lin[l];
+    float *x = c->x;
+    linear_forward_team(c->ffn, x, &lin->ffn1, T, ACT_GELU, bar);
+    linear_forward_team(c->y, c->ffn, &lin->ffn2, T, ACT_NONE, bar);
+    residual_layernorm_forward_team(x, c->y, x, w->ln2_g, w->ln2_b, T, cfg->hidden, cfg->ln_eps, 0, bar);
+    if (score_next) score_share(o->prune, l + 1, x, cfg->hidden, T, c->scores);
+}
+
+/* Can the whole pass run as one parallel region (forward_one_region)?  Every layer as a
+ * team, nothing pruned between a layer's two blocks, a strategy (if any) that scores in the
+ * team, no hook; and not switched off with ADAPLER_ONE_REGION=0 (to compare). */
+static int one_region_ok(const bert_model *m, const bert_run_opts *o) {
+    static int env = -1;
+    if (env < 0) {
+        const char *e = getenv("ADAPLER_ONE_REGION");
+        env = !(e && !strcmp(e, "0"));
+    }
+    if (!env || o->hook) return 0;
+    for (int l = 0; l < m->cfg.layers; l++) {
+        if (!layer_team_ok(m, l)) return 0;
+        if (o->prune && (o->prune->wants(o->prune, l, PRUNE_AFTER_ATTENTION) != PRUNE_SKIP ||
+                         (o->prune->wants(o->prune, l, PRUNE_AT_INPUT) != PRUNE_SKIP && !o->prune->score_rows)))
+            return 0;
+    }
+    return 1;
+}
+
+/* Embeddings and every layer in one parallel region.  The pruning steps run on the master
+ * thread between two barriers, where the layer-by-layer path (bert_forward) ends a region
+ * and starts the next: libgomp's fork and join cost more than two of our barriers.  A layer
+ * whose input nothing prunes (every layer of a dense pass) needs one barrier before it, not
+ * two.  Same results as the layer-by-layer path.  Returns ADP_OK or the strategy's error. */
+static int forward_one_region(bert_ctx *c, const bert_model *m, const bert_batch *b, const bert_run_opts *o) {
+    const bert_config *cfg = &m->cfg;
+    const int H = cfg->hidden, L = cfg->layers, n_seq = b->n_seq, T0 = b->off[n_seq];
+    adp_barrier *bar = adp_team_barrier(&c->bar);
+    int rc = ADP_OK;
+#pragma omp parallel
+    {
+        embedding_forward_team(c->x, b->ids, c->pos, b->types, m->w.word_emb, m->w.pos_emb, m->w.type_emb, T0, H);
+        layernorm_forward_team(c->x, c->x, m->w.emb_ln_g, m->w.emb_ln_b, T0, H, cfg->ln_eps);
+        if (score_in_team(o, 0)) score_share(o->prune, 0, c->x, H, T0, c->scores);
+        for (int l = 0; l < L; l++) {
+            adp_team_sync(bar); /* every thread's rows (and scores) of the previous op */
+            const int act = o->prune && o->prune->wants(o->prune, l, PRUNE_AT_INPUT) != PRUNE_SKIP;
+#pragma omp master
+            {
+                c->scores_layer = score_in_team(o, l) ? l : -1;
+                rc = layer_enter(c, m, o, l, b);
+                for (int s = 0; s < n_seq; s++) c->ffn_tokens[s * L + l] = c->off[s + 1] - c->off[s];
+            }
+            if (act) {
+                adp_team_sync(bar); /* the kept rows, moved by the master */
+                if (rc != ADP_OK) break;
+            }
+            layer_team(c, m, o, l, c->off[n_seq], NULL, 1, l + 1 < L && score_in_team(o, l + 1), bar);
+        }
+    }
+    return rc;
+}
+
+/* Embeddings and layers, a parallel region (or several) per layer: every pass the one-region
+ * path does not take.  Returns ADP_OK or the strategy's error. */
+static int forward_by_layer(bert_ctx *c, const bert_model *m, const bert_batch *b, const bert_run_opts *o) {
+    const bert_config *cfg = &m->cfg;
+    const int H = cfg->hidden, L = cfg->layers, n_seq = b->n_seq, T0 = b->off[n_seq];
     embedding_forward(c->x, b->ids, c->pos, b->types, m->w.word_emb, m->w.pos_emb, m->w.type_emb, T0, H);
     layernorm_forward(c->x, NULL, NULL, c->x, m->w.emb_ln_g, m->w.emb_ln_b, T0, H, cfg->ln_eps);
     if (o->hook) o->hook(o->hook_user, -1, c->x, T0, c->off, c->pos);
-    c->scores_layer = -1;
     if (T0 >= SCORE_TEAM_MIN_ROWS && layer_team_ok(m, 0) && score_in_team(o, 0)) {
 #pragma omp parallel
         score_share(o->prune, 0, c->x, H, T0, c->scores);
@@ -204,12 +299,9 @@ int bert_forward(bert_ctx *c, const bert_model *m, const bert_batch *b, const be
     for (int l = 0; l < L; l++) {
         const bert_layer_w *w = &m->w.layer[l];
         const bert_layer_lin *lin = &m->lin[l];
-        int want_in = o->prune ? o->prune->wants(o->prune, l, PRUNE_AT_INPUT) : PRUNE_SKIP;
-        if (want_in != PRUNE_SKIP && prune_point_run(c, m, o, l, PRUNE_AT_INPUT, PRUNE_ACT, b))
-            return ADP_ERR;
+        if (layer_enter(c, m, o, l, b) != ADP_OK) return ADP_ERR;
         int T = c->off[n_seq];
         float *x = c->x;
-        for (int s = 0; s < n_seq; s++) c->layer_tokens[s * L + l] = c->off[s + 1] - c->off[s];
 
         int want_mid = o->prune ? o->prune->wants(o->prune, l, PRUNE_AFTER_ATTENTION) : PRUNE_SKIP;
         float *probs = NULL;
@@ -227,43 +319,20 @@ int bert_forward(bert_ctx *c, const bert_model *m, const bert_batch *b, const be
          * region, each op ending at a barrier instead of a fork/join: at batch 1 a layer has
          * seven ops and a pruned sequence few tokens.  The barrier is our spinning one
          * (barrier.h: 0.3 us for two threads here, OpenMP's 1.5 us) unless OpenMP waits
-         * passively.  The whole layer
-         * is one region when nothing happens between its two blocks.  A block's last
-         * LayerNorm needs no barrier of its own: the region's end is one (and the next
-         * layer's scores, computed inside, read only rows the same thread wrote).  Same
-         * results. */
+         * passively.  The whole layer is one region when nothing happens between its two
+         * blocks (and the whole pass, when that holds for every layer: forward_one_region).
+         * Same results. */
         const int team = layer_team_ok(m, l);
         const int merged = team && want_mid == PRUNE_SKIP;
         const int score_next = team && l + 1 < L && score_in_team(o, l + 1);
         adp_barrier *bar = adp_team_barrier(&c->bar);
 
         /* attention block (and, merged, the feed-forward block) */
-        const int small = merged && T <= SMALL_LAYER_TOKENS && !probs;
         if (team) {
 #pragma omp parallel
-            {
-                /* few tokens: this thread's own attention output and LN1 (SMALL_LAYER_TOKENS) */
-                float *ctxp = small ? c->priv + (size_t)omp_get_thread_num() * 2 * SMALL_LAYER_TOKENS * H : c->ctxv;
-                float *h = small ? ctxp + (size_t)SMALL_LAYER_TOKENS * H : x; /* LN1's output */
-                linear_forward_team(c->qkv, x, &lin->qkv, T, ACT_NONE, bar);
-                if (small)
-                    attention_forward_serial(ctxp, c->qkv, c->off, n_seq, H, cfg->heads, scale, c->scratch);
-                else
-                    attention_forward_team(ctxp, probs, c->prob_off, c->qkv, c->off, n_seq, H, cfg->heads, scale, NULL,
-                                           c->scratch, bar);
-                linear_forward_team(c->y, ctxp, &lin->o, T, ACT_NONE, bar);
-                if (small) /* x keeps the layer input until LN2 */
-                    residual_layernorm_forward_serial(h, c->y, x, w->ln1_g, w->ln1_b, T, H, cfg->ln_eps);
-                else
-                    residual_layernorm_forward_team(x, c->y, x, w->ln1_g, w->ln1_b, T, H, cfg->ln_eps, merged, bar);
-                if (merged) {
-                    linear_forward_team(c->ffn, h, &lin->ffn1, T, ACT_GELU, bar);
-                    linear_forward_team(c->y, c->ffn, &lin->ffn2, T, ACT_NONE, bar);
-                    residual_layernorm_forward_team(x, c->y, h, w->ln2_g, w->ln2_b, T, H, cfg->ln_eps, 0, bar);
-                    if (score_next) score_share(o->prune, l + 1, x, H, T, c->scores);
-                }
-            }
+            layer_team(c, m, o, l, T, probs, merged, score_next, bar);
         } else {
+            const float scale = 1.0f / sqrtf((float)(H / cfg->heads));
             linear_forward(c->qkv, x, &lin->qkv, T, ACT_NONE);
             attention_forward(c->ctxv, probs, c->prob_off, c->qkv, c->off, n_seq, H, cfg->heads, scale, NULL,
                               c->scratch);
@@ -282,12 +351,7 @@ int bert_forward(bert_ctx *c, const bert_model *m, const bert_batch *b, const be
             /* ran above */
         } else if (team) {
 #pragma omp parallel
-            {
-                linear_forward_team(c->ffn, x, &lin->ffn1, T, ACT_GELU, bar);
-                linear_forward_team(c->y, c->ffn, &lin->ffn2, T, ACT_NONE, bar);
-                residual_layernorm_forward_team(x, c->y, x, w->ln2_g, w->ln2_b, T, H, cfg->ln_eps, 0, bar);
-                if (score_next) score_share(o->prune, l + 1, x, H, T, c->scores);
-            }
+            ffn_team(c, m, o, l, T, score_next, bar);
         } else {
             linear_forward(c->ffn, x, &lin->ffn1, T, ACT_GELU);
             linear_forward(c->y, c->ffn, &lin->ffn2, T, ACT_NONE);
@@ -296,6 +360,33 @@ int bert_forward(bert_ctx *c, const bert_model *m, const bert_batch *b, const be
         if (score_next) c->scores_layer = l + 1;
         if (o->hook) o->hook(o->hook_user, l, x, T, c->off, c->pos);
     }
+    return ADP_OK;
+}
+
+int bert_forward(bert_ctx *c, const bert_model *m, const bert_batch *b, const bert_run_opts *opts,
+                 const bert_result **out) {
+    static const bert_run_opts no_opts = {0};
+    const bert_run_opts *o = opts ? opts : &no_opts;
+    const bert_config *cfg = &m->cfg;
+    const int H = cfg->hidden, L = cfg->layers, C = cfg->num_labels, n_seq = b->n_seq;
+    int max_len = 0;
+    if (validate_batch(m, b, &max_len) != ADP_OK) return ADP_ERR;
+    if (L > 127) return adp_seterr("%d layers: at most 127 supported", L);
+    const int T0 = b->off[n_seq];
+    ctx_reserve(c, cfg, (size_t)T0, n_seq, max_len);
+    c->n_seq = n_seq;
+
+    for (int s = 0; s <= n_seq; s++) c->off[s] = b->off[s];
+    for (int s = 0; s < n_seq; s++) {
+        c->orig_len[s] = b->off[s + 1] - b->off[s];
+        c->flops[s] = 0.0;
+        for (int t = b->off[s]; t < b->off[s + 1]; t++) c->pos[t] = t - b->off[s];
+    }
+    memset(c->drop_stage, 2 * L, (size_t)T0);
+    c->scores_layer = -1;
+
+    if ((one_region_ok(m, o) ? forward_one_region(c, m, b, o) : forward_by_layer(c, m, b, o)) != ADP_OK)
+        return ADP_ERR;
     const float *x = c->x;
     /* pooler and classifier on each sequence's [CLS] row */
     for (int s = 0; s < n_seq; s++) memcpy(c->pool_in + (size_t)s * H, x + (size_t)c->off[s] * H, sizeof(float) * H);

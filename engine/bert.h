@@ -49,6 +49,7 @@ typedef struct {
     float *priv;      /* per thread, a few-token layer's own attention output and LN1 (bert.c) */
     float *scores;    /* (T) prune.h score_rows' scores for layer scores_layer's input, or -1 */
     int scores_layer;
+    int n_seq;        /* sequences in the current batch */
     int32_t *pos, *pos_alt, *pos_ids;
     int *off, *off_alt, *orig_len;
     size_t *prob_off;

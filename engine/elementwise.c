@@ -131,16 +131,30 @@ static void prefetch_rows(const float *word, const float *pos, const int32_t *id
     for (size_t b = 0; b < sizeof(float) * (size_t)d; b += 64) __builtin_prefetch(w + b, 0, 3), __builtin_prefetch(p + b, 0, 3);
 }
 
+static void embedding_row(float *out, const int32_t *ids, const int32_t *pos_ids, const int32_t *types,
+                          const float *word, const float *pos, const float *type, int t, int d) {
+    const float *w = word + (size_t)ids[t] * d, *p = pos + (size_t)pos_ids[t] * d;
+    const float *ty = type + (size_t)(types ? types[t] : 0) * d;
+    float *o = out + (size_t)t * d;
+    for (int i = 0; i < d; i++) o[i] = (w[i] + ty[i]) + p[i]; /* HF order: word + type, then + position */
+}
+
 void embedding_forward(float *out, const int32_t *ids, const int32_t *pos_ids, const int32_t *types,
                        const float *word, const float *pos, const float *type, int n, int d) {
     for (int t = 0; t < n && t < EMB_AHEAD; t++) prefetch_rows(word, pos, ids, pos_ids, t, d);
 #pragma omp parallel for schedule(static) if ((size_t)n * d > 32768)
     for (int t = 0; t < n; t++) {
         if (t + EMB_AHEAD < n) prefetch_rows(word, pos, ids, pos_ids, t + EMB_AHEAD, d);
-        const float *w = word + (size_t)ids[t] * d, *p = pos + (size_t)pos_ids[t] * d;
-        const float *ty = type + (size_t)(types ? types[t] : 0) * d;
-        float *o = out + (size_t)t * d;
-        for (int i = 0; i < d; i++) o[i] = (w[i] + ty[i]) + p[i]; /* HF order: word + type, then + position */
+        embedding_row(out, ids, pos_ids, types, word, pos, type, t, d);
+    }
+}
+
+void embedding_forward_team(float *out, const int32_t *ids, const int32_t *pos_ids, const int32_t *types,
+                            const float *word, const float *pos, const float *type, int n, int d) {
+#pragma omp for schedule(static) nowait
+    for (int t = 0; t < n; t++) {
+        if (t + EMB_AHEAD < n) prefetch_rows(word, pos, ids, pos_ids, t + EMB_AHEAD, d);
+        embedding_row(out, ids, pos_ids, types, word, pos, type, t, d);
     }
 }
 

@@ -31,6 +31,11 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, c
         ln_row(out + (size_t)t * d, mean ? mean + t : NULL, rstd ? rstd + t : NULL, inp + (size_t)t * d, g, b, d, eps);
 }
 
+void layernorm_forward_team(float *out, const float *inp, const float *g, const float *b, int n, int d, float eps) {
+#pragma omp for schedule(static) nowait
+    for (int t = 0; t < n; t++) ln_row(out + (size_t)t * d, NULL, NULL, inp + (size_t)t * d, g, b, d, eps);
+}
+
 ADP_HOT static void add_row(float *s, const float *y, const float *res, int d) {
 #pragma omp simd
     for (int i = 0; i < d; i++) s[i] = y[i] + res[i];

@@ -33,6 +33,13 @@ void embedding_forward(float *out, const int32_t *ids, const int32_t *pos_ids, c
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *g, const float *b,
                        int n, int d, float eps);
 void layernorm_forward_naive(float *out, const float *inp, const float *g, const float *b, int n, int d, float eps);
+/* Team variants of embedding_forward and layernorm_forward (no mean, rstd), called by every
+ * thread of an enclosing parallel region: each thread computes its static share of the rows,
+ * as `omp for schedule(static)` splits them, and returns without a barrier, so a thread may
+ * go on to read only the rows it wrote.  Same results as the above. */
+void embedding_forward_team(float *out, const int32_t *ids, const int32_t *pos_ids, const int32_t *types,
+                            const float *word, const float *pos, const float *type, int n, int d);
+void layernorm_forward_team(float *out, const float *inp, const float *g, const float *b, int n, int d, float eps);
 
 /* Fused epilogue of the attention-output and FFN-output projections (post-LN BERT):
  * out = LayerNorm(y + res).  y, res, out (n, d); out may alias y or res.

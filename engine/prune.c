@@ -6,6 +6,15 @@
 
 #include "common.h"
 
+static void gather_seq(float *dst, int32_t *pos_dst, const float *src, const int32_t *pos_src, int t0, int t1,
+                       int at, int d, const uint8_t *keep) {
+    for (int t = t0; t < t1; t++) {
+        if (!keep[t]) continue;
+        memcpy(dst + (size_t)at * d, src + (size_t)t * d, sizeof(float) * (size_t)d);
+        pos_dst[at++] = pos_src[t];
+    }
+}
+
 int prune_gather(float *dst, int32_t *pos_dst, int *off_dst, const float *src, const int32_t *pos_src,
                  const int *off, int n_seq, int d, const uint8_t *keep) {
     off_dst[0] = 0;
@@ -14,15 +23,15 @@ int prune_gather(float *dst, int32_t *pos_dst, int *off_dst, const float *src, c
         for (int t = off[s]; t < off[s + 1]; t++) k += keep[t] != 0;
         off_dst[s + 1] = off_dst[s] + k;
     }
-    /* each sequence's kept rows go, in order, to its new range: no shared state */
-#pragma omp parallel for schedule(dynamic, 1) if ((size_t)off[n_seq] * d > 65536 && n_seq > 1)
-    for (int s = 0; s < n_seq; s++) {
-        int at = off_dst[s];
-        for (int t = off[s]; t < off[s + 1]; t++) {
-            if (!keep[t]) continue;
-            memcpy(dst + (size_t)at * d, src + (size_t)t * d, sizeof(float) * (size_t)d);
-            pos_dst[at++] = pos_src[t];
-        }
+    /* each sequence's kept rows go, in order, to its new range: no shared state.  A small
+     * batch is moved on the calling thread, without entering a parallel construct at all
+     * (the pruning step runs inside the encoder's region, where even a one-thread region
+     * costs a team's set-up) */
+    if ((size_t)off[n_seq] * d > 65536 && n_seq > 1) {
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int s = 0; s < n_seq; s++) gather_seq(dst, pos_dst, src, pos_src, off[s], off[s + 1], off_dst[s], d, keep);
+    } else {
+        for (int s = 0; s < n_seq; s++) gather_seq(dst, pos_dst, src, pos_src, off[s], off[s + 1], off_dst[s], d, keep);
     }
     return off_dst[n_seq];
 }

@@ -311,8 +311,8 @@ static void spy_score_rows(const prune_strategy *ps, int layer, const float *x, 
 }
 
 TEST(parity_adapler_predictor_in_the_layer_team_same_bits) {
-    /* With two threads the engine scores each layer's input inside the previous layer's
-     * parallel region (and the first layer's in a region of its own): the predictions, the
+    /* With two threads the engine scores each layer's input inside the parallel region that
+     * computed it (the pass's one region, bert.c forward_one_region): the predictions, the
      * kept rows and the FLOPs must be those of one thread, where AdapLeR scores each layer
      * itself, bit for bit, at light and heavy pruning. */
     const char *dir = test_tmpdir();

@@ -205,14 +205,17 @@ TEST(predict_with_adapler_reports_positions_per_layer) {
     CHECK(test_sh("%s predict --model %s/m --method adapler --eta-scale -2 < %s", bin(), dir, path) == 2);
 }
 
-/* bert_forward runs each layer's ops in one parallel region when it can (engine/bert.c);
- * ADAPLER_TEAM=0 runs them one region per op.  Both must give the same bytes: dense, pruned
- * at layer input, pruned after attention (attention probabilities kept), on one thread, at
- * batch 1 (layers of at most 16 tokens take their own path), in short batches and in
- * batches of several hundred tokens. */
+/* bert_forward runs a whole pass in one parallel region when it can (dense and AdapLeR:
+ * engine/bert.c forward_one_region), else each layer's ops in one region;
+ * ADAPLER_ONE_REGION=0 takes the second way always, ADAPLER_TEAM=0 runs one region per op.
+ * All must give the same bytes: dense, AdapLeR (light and heavy pruning), pruned at layer
+ * input, pruned after attention (attention probabilities kept), on one thread, at batch 1
+ * (layers of at most 16 tokens take their own path), in short batches and in batches of
+ * several hundred tokens. */
 TEST(predict_team_regions_change_nothing) {
     const char *dir = test_tmpdir();
-    REQUIRE(test_python("ref_bert.py", "make --out %s/m --layers 3 --hidden 64 --heads 4 --inter 128 --seed 5", dir) == 0);
+    REQUIRE(test_python("ref_bert.py", "make --out %s/m --layers 3 --hidden 64 --heads 4 --inter 128 --seed 5 --adapler",
+                        dir) == 0);
     char path[4200];
     snprintf(path, sizeof path, "%s/in.jsonl", dir);
     FILE *f = fopen(path, "w");
@@ -225,18 +228,25 @@ TEST(predict_team_regions_change_nothing) {
         fprintf(f, "]}\n");
     }
     fclose(f);
-    const char *methods[] = {"--method none", "--method schedule --schedule 1:0.5,2:0.5",
-                             "--method power --retention 0.8,0.6,0.4", "--method ltp --final-threshold 0.02"};
+    const char *methods[] = {"--method none",
+                             "--method adapler --eta-scale 0.5",
+                             "--method adapler --eta-scale 2",
+                             "--method schedule --schedule 1:0.5,2:0.5",
+                             "--method power --retention 0.8,0.6,0.4",
+                             "--method ltp --final-threshold 0.02"};
+    const char *ways[] = {"ADAPLER_ONE_REGION=0", "ADAPLER_TEAM=0"};
     for (size_t k = 0; k < sizeof methods / sizeof methods[0]; k++)
         for (int threads = 1; threads <= 2; threads++)
             for (int batch = 1; batch <= 8; batch += batch < 3 ? 2 : 5) { /* 1, 3, 8 */
                 REQUIRE(test_sh("%s predict --model %s/m --batch %d --threads %d %s < %s 2>/dev/null", bin(), dir,
                                 batch, threads, methods[k], path) == 0);
                 char *team = strdupCheck(test_sh_output());
-                REQUIRE(test_sh("ADAPLER_TEAM=0 %s predict --model %s/m --batch %d --threads %d %s < %s 2>/dev/null",
-                                bin(), dir, batch, threads, methods[k], path) == 0);
-                CHECK_MSG(strcmp(team, test_sh_output()) == 0,
-                          "%s, batch %d, %d threads: output differs with ADAPLER_TEAM=0", methods[k], batch, threads);
+                for (int w = 0; w < 2; w++) {
+                    REQUIRE(test_sh("%s %s predict --model %s/m --batch %d --threads %d %s < %s 2>/dev/null", ways[w],
+                                    bin(), dir, batch, threads, methods[k], path) == 0);
+                    CHECK_MSG(strcmp(team, test_sh_output()) == 0, "%s, batch %d, %d threads: output differs with %s",
+                              methods[k], batch, threads, ways[w]);
+                }
                 CHECK(strlen(team) > 100);
                 free(team);
             }
