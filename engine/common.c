@@ -7,6 +7,7 @@
 #include <omp.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 #if defined(__x86_64__) || defined(__i386__)
@@ -59,9 +60,34 @@ void *adp_realloc_check(void *p, size_t size, const char *file, int line) {
     return q;
 }
 
+/* Blocks of 2 MB or more (packed weights, activation arenas) are aligned to 2 MB and asked
+ * to be backed by transparent huge pages (this machine's THP mode is 'madvise', so nothing
+ * gets them unasked): the pruned layers at batch 32 stream their weights with few rows
+ * each, and the small model's pruned pass at SST-2's kept point ran 1-2% faster (four of four
+ * alternating runs; dense passes and BERT-base unchanged).  ADAPLER_HUGE_PAGES=0 switches it
+ * off; a refused madvise changes nothing. */
+#define HUGE_PAGE ((size_t)2 << 20)
+
+static int huge_pages_wanted(void) {
+    static int want = -1;
+    if (want < 0) {
+        const char *e = getenv("ADAPLER_HUGE_PAGES");
+        want = !(e && !strcmp(e, "0"));
+    }
+    return want;
+}
+
 void *adp_aligned_check(size_t size, const char *file, int line) {
     void *p = NULL;
     size_t rounded = (size + 63) & ~(size_t)63;
+    if (rounded >= HUGE_PAGE && huge_pages_wanted()) {
+        rounded = (rounded + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+        if (posix_memalign(&p, HUGE_PAGE, rounded) != 0) oom(size, file, line);
+#ifdef MADV_HUGEPAGE
+        (void)madvise(p, rounded, MADV_HUGEPAGE);
+#endif
+        return p;
+    }
     if (posix_memalign(&p, 64, rounded ? rounded : 64) != 0) oom(size, file, line);
     return p;
 }
