@@ -231,7 +231,8 @@ static void ffn_team(bert_ctx *c, const bert_model *m, const bert_run_opts *o, i
 
 /* Can the whole pass run as one parallel region (forward_one_region)?  Every layer as a
  * team, nothing pruned between a layer's two blocks, a strategy (if any) that scores in the
- * team, no hook; and not switched off with ADAPLER_ONE_REGION=0 (to compare). */
+ * team or whose select() is light (prune.h), no hook; and not switched off with
+ * ADAPLER_ONE_REGION=0 (to compare). */
 static int one_region_ok(const bert_model *m, const bert_run_opts *o) {
     static int env = -1;
     if (env < 0) {
@@ -242,7 +243,8 @@ static int one_region_ok(const bert_model *m, const bert_run_opts *o) {
     for (int l = 0; l < m->cfg.layers; l++) {
         if (!layer_team_ok(m, l)) return 0;
         if (o->prune && (o->prune->wants(o->prune, l, PRUNE_AFTER_ATTENTION) != PRUNE_SKIP ||
-                         (o->prune->wants(o->prune, l, PRUNE_AT_INPUT) != PRUNE_SKIP && !o->prune->score_rows)))
+                         (o->prune->wants(o->prune, l, PRUNE_AT_INPUT) != PRUNE_SKIP && !o->prune->score_rows &&
+                          !o->prune->select_light)))
             return 0;
     }
     return 1;

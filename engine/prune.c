@@ -80,6 +80,7 @@ int prune_schedule_create(prune_strategy *ps, int n_layers, const float *frac, p
     ps->wants = schedule_wants;
     ps->select = schedule_select;
     ps->destroy = schedule_destroy;
+    ps->select_light = 1;
     return ADP_OK;
 }
 

@@ -67,6 +67,11 @@ struct prune_strategy {
      * it must not write anything else. */
     void (*score_rows)(const prune_strategy *ps, int layer, const float *x, int hidden, int r0, int r1,
                        float *scores);
+    /* Nonzero: select() is a little serial work with no OpenMP construct inside, so the
+     * engine may call it on one thread inside its parallel region, as it does for a strategy
+     * with score_rows (engine/bert.c forward_one_region).  Zero (the default): it runs
+     * between the layers' regions, free to use the threads itself. */
+    int select_light;
 };
 
 /* Compact a packed batch to the kept rows, in order.
