@@ -231,27 +231,18 @@ kernel_rx64(float *y, int ldy, const float *const x[6], const void *panel, const
 #undef STORE
 }
 
-#define KERNEL(R)                                                                                              \
-    __attribute__((target("avx512f"))) static void kernel_##R##x64(                                            \
-        float *y, int ldy, const float *const x[6], const void *panel, const float *bias, int in, int width,  \
-        int stream, float *conv, const float *qs) {                                                            \
-        kernel_rx64(y, ldy, x, panel, bias, in, width, stream, conv, qs, R, 4, FMT_F32);                       \
-    }                                                                                                          \
-    __attribute__((target("avx512f"))) static void kernel_##R##x32(                                            \
-        float *y, int ldy, const float *const x[6], const void *panel, const float *bias, int in, int width,  \
-        int stream, float *conv, const float *qs) {                                                            \
-        kernel_rx64(y, ldy, x, panel, bias, in, width, stream, conv, qs, R, 2, FMT_F32);                       \
-    }                                                                                                          \
-    __attribute__((target("avx512f"))) static void kernel_##R##x64h(                                           \
-        float *y, int ldy, const float *const x[6], const void *panel, const float *bias, int in, int width,  \
-        int stream, float *conv, const float *qs) {                                                            \
-        kernel_rx64(y, ldy, x, panel, bias, in, width, stream, conv, qs, R, 4, FMT_F16);                       \
-    }                                                                                                          \
-    __attribute__((target("avx512f"))) static void kernel_##R##x64q(                                           \
-        float *y, int ldy, const float *const x[6], const void *panel, const float *bias, int in, int width,  \
-        int stream, float *conv, const float *qs) {                                                            \
-        kernel_rx64(y, ldy, x, panel, bias, in, width, stream, conv, qs, R, 4, FMT_I8);                        \
+/* One kernel instance: R rows, NV vectors of 16 columns, panel format FMT. */
+#define KERNEL_ONE(NAME, R, NV, FMT)                                                                          \
+    __attribute__((target("avx512f"))) static void NAME(float *y, int ldy, const float *const x[6],           \
+                                                        const void *panel, const float *bias, int in,          \
+                                                        int width, int stream, float *conv, const float *qs) { \
+        kernel_rx64(y, ldy, x, panel, bias, in, width, stream, conv, qs, R, NV, FMT);                         \
     }
+#define KERNEL(R)                                                                                              \
+    KERNEL_ONE(kernel_##R##x64, R, 4, FMT_F32)                                                                 \
+    KERNEL_ONE(kernel_##R##x32, R, 2, FMT_F32)                                                                 \
+    KERNEL_ONE(kernel_##R##x64h, R, 4, FMT_F16)                                                                \
+    KERNEL_ONE(kernel_##R##x64q, R, 4, FMT_I8)
 KERNEL(1)
 KERNEL(2)
 KERNEL(3)
@@ -259,6 +250,7 @@ KERNEL(4)
 KERNEL(5)
 KERNEL(6)
 #undef KERNEL
+#undef KERNEL_ONE
 
 typedef void (*kernel_fn)(float *, int, const float *const[6], const void *, const float *, int, int, int, float *,
                           const float *);
@@ -271,7 +263,7 @@ static const kernel_fn KERNELS8[7] = {NULL,         kernel_1x64q, kernel_2x64q, 
 
 /* This thread's buffer for one converted half or int8 panel (in x 64 floats), grown on demand and
  * kept for the thread's life; NULL if it cannot grow (the tile then converts on every pass). */
-static float *f16_scratch(int in) {
+static float *conv_scratch(int in) {
     static _Thread_local float *buf;
     static _Thread_local size_t cap;
     size_t need = (size_t)in * GEMM_PANEL;
@@ -312,7 +304,7 @@ static void gemm_tile(float *out, const float *inp, const linear_w *lw, int t0, 
     const float *qs = lw->packed8 ? lw->scale8 + (size_t)p * GEMM_PANEL : NULL;
     const int width = ADP_MIN(GEMM_PANEL, od - p * GEMM_PANEL);
     const kernel_fn *kernels = lw->packed8 ? KERNELS8 : lw->packed16 ? KERNELS16 : width <= 32 ? KERNELS32 : KERNELS;
-    float *conv = (lw->packed16 || lw->packed8) && t_end - t0 > 6 ? f16_scratch(in) : NULL;
+    float *conv = (lw->packed16 || lw->packed8) && t_end - t0 > 6 ? conv_scratch(in) : NULL;
     /* The first block has 6 rows (it streams the panel; fewer rows leave that stream less
      * arithmetic to hide behind), the rest is split into blocks of nearly equal size: 19
      * rows are 6, 5, 4, 4, not 6, 6, 6, 1.  A block of one row waits on its FMA chains (4
