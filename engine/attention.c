@@ -347,13 +347,13 @@ void attention_forward_team(float *ctx, float *probs, const size_t *prob_off, co
                   (size_t)max_n * max_n, 1, bar);
 }
 
-void attention_forward_serial(float *ctx, const float *qkv, const int *off, int n_seq, int d, int n_heads, float scale,
-                              float *scratch) {
+void attention_forward_serial(float *ctx, const float *qkv, const int *off, int n_seq, int d, int n_heads, int h0,
+                              int h1, float scale, float *scratch) {
     const int max_n = max_len_of(off, n_seq);
     float *S = scratch + (size_t)omp_get_thread_num() * (size_t)max_n * max_n;
-    for (int p = 0; p < n_seq * n_heads; p++) {
-        int s = p / n_heads, n = off[s + 1] - off[s];
-        if (n > 0) attend_one(ctx, S, qkv, off[s], n, d, d / n_heads, p % n_heads, scale, NULL);
+    for (int s = 0; s < n_seq; s++) {
+        const int n = off[s + 1] - off[s];
+        for (int h = h0; h < h1 && n > 0; h++) attend_one(ctx, S, qkv, off[s], n, d, d / n_heads, h, scale, NULL);
     }
 }
 

@@ -30,7 +30,8 @@ void bert_ctx_init(bert_ctx *c) {
 }
 
 void bert_ctx_free(bert_ctx *c) {
-    free(c->x), free(c->x_alt), free(c->y), free(c->qkv), free(c->ctxv), free(c->ffn), free(c->scratch), free(c->priv);
+    free(c->x), free(c->x_alt), free(c->y), free(c->qkv), free(c->ctxv), free(c->ffn), free(c->scratch);
+    free(c->priv), free(c->pair);
     free(c->scores), free(c->probs), free(c->pool_in), free(c->pooled);
     free(c->pos), free(c->pos_alt), free(c->pos_ids);
     free(c->off), free(c->off_alt), free(c->orig_len), free(c->prob_off), free(c->keep);
@@ -45,6 +46,9 @@ void bert_ctx_free(bert_ctx *c) {
  * The redundant work is a few rows.  Small shape at batch 1, half weights, 7 alternating
  * runs: a layer on 2-3 tokens 3% faster, on 5-8 1-2%; from 13 tokens no change. */
 #define SMALL_LAYER_TOKENS 16
+
+/* A layer on at most this many tokens, with two threads, runs as layer_pair. */
+#define PAIR_MAX_TOKENS 16
 
 #define GROW(ptr, n) ((ptr) = (free(ptr), alignedCheck(sizeof(*(ptr)) * (size_t)(n))))
 
@@ -61,6 +65,10 @@ static void ctx_reserve(bert_ctx *c, const bert_config *cfg, size_t T, int n_seq
     if (priv > c->cap_priv) {
         GROW(c->priv, priv);
         c->cap_priv = priv;
+    }
+    if ((size_t)5 * PAIR_MAX_TOKENS * H > c->cap_pair) {
+        GROW(c->pair, (size_t)5 * PAIR_MAX_TOKENS * H);
+        c->cap_pair = (size_t)5 * PAIR_MAX_TOKENS * H;
     }
     size_t scratch = (size_t)omp_get_max_threads() * (size_t)max_len * (size_t)max_len;
     if (scratch > c->cap_scratch) {
@@ -199,7 +207,7 @@ static void layer_team(bert_ctx *c, const bert_model *m, const bert_run_opts *o,
     float *h = small ? ctxp + (size_t)SMALL_LAYER_TOKENS * H : x; /* LN1's output */
     linear_forward_team(c->qkv, x, &lin->qkv, T, ACT_NONE, bar);
     if (small)
-        attention_forward_serial(ctxp, c->qkv, c->off, n_seq, H, cfg->heads, scale, c->scratch);
+        attention_forward_serial(ctxp, c->qkv, c->off, n_seq, H, cfg->heads, 0, cfg->heads, scale, c->scratch);
     else
         attention_forward_team(ctxp, probs, c->prob_off, c->qkv, c->off, n_seq, H, cfg->heads, scale, NULL,
                                c->scratch, bar);
@@ -227,6 +235,65 @@ static void ffn_team(bert_ctx *c, const bert_model *m, const bert_run_opts *o, i
     linear_forward_team(c->y, c->ffn, &lin->ffn2, T, ACT_NONE, bar);
     residual_layernorm_forward_team(x, c->y, x, w->ln2_g, w->ln2_b, T, cfg->hidden, cfg->ln_eps, 0, bar);
     if (score_next) score_share(o->prune, l + 1, x, cfg->hidden, T, c->scores);
+}
+
+/* Does layer l on T tokens run as layer_pair in the enclosing region (after prunings, not
+ * before: T is the count entering it)?  Two threads, at most PAIR_MAX_TOKENS tokens, no
+ * attention probabilities kept, an even head count whose two halves are whole panels, the
+ * two split projections split there, and not switched off with ADAPLER_PAIR=0 (to compare). */
+static int pair_ok(const bert_model *m, int l, int T) {
+    static int env = -1;
+    if (env < 0) {
+        const char *e = getenv("ADAPLER_PAIR");
+        env = !(e && !strcmp(e, "0"));
+    }
+    const bert_config *cfg = &m->cfg;
+    const int H = cfg->hidden, I = cfg->inter;
+    return env && omp_get_num_threads() == 2 && T <= PAIR_MAX_TOKENS && cfg->heads % 2 == 0 &&
+           (H / 2) % GEMM_PANEL == 0 && (I / 2) % GEMM_PANEL == 0 && m->lin[l].o.k_split == H / 2 &&
+           m->lin[l].ffn2.k_split == I / 2;
+}
+
+/* Layer l (attention and feed-forward blocks) on the two threads of the enclosing region,
+ * with two barriers where layer_team has four to six, for the few-token layers of a pruned
+ * pass at batch 1, where a barrier and the two threads' skew at it cost as much as an op.
+ * Thread i takes half i of the heads: their Q, K and V columns (whole panels), their
+ * attention, and the attention output projection over their context columns, k in half i
+ * (gemm.h k_split: the layer's other paths sum the same two halves, so the sum of the two
+ * threads' parts is their product bit for bit).  Barrier; both threads form LN1 of all T
+ * rows, each into a buffer of its own; thread i computes half i of the FFN's inner columns
+ * and the second projection over exactly those (its k half).  Barrier; the master forms
+ * LN2 into c->x and, with score_next, the next layer's scores of every row.  The caller
+ * must hold the other thread at a barrier before anything reads c->x again.  Same bytes as
+ * layer_team. */
+static void layer_pair(bert_ctx *c, const bert_model *m, const bert_run_opts *o, int l, int T, int score_next,
+                       adp_barrier *bar) {
+    const bert_config *cfg = &m->cfg;
+    const bert_layer_w *w = &m->w.layer[l];
+    const bert_layer_lin *lin = &m->lin[l];
+    const int H = cfg->hidden, I = cfg->inter, id = omp_get_thread_num();
+    const int hp = H / 2 / GEMM_PANEL, ip = I / 2 / GEMM_PANEL; /* panels a half */
+    const float scale = 1.0f / sqrtf((float)(H / cfg->heads));
+    const size_t slot = (size_t)PAIR_MAX_TOKENS * H;
+    float *o_part = c->pair, *f_low = c->pair + slot, *f_part = c->pair + 2 * slot, *h = c->pair + (3 + id) * slot;
+    const int part = id ? GEMM_K_HIGH : GEMM_K_LOW;
+    for (int q = 0; q < 3; q++) /* this half's heads in Q, K and V */
+        linear_forward_part(c->qkv, c->x, &lin->qkv, T, q * 2 * hp + id * hp, q * 2 * hp + (id + 1) * hp, ACT_NONE,
+                            GEMM_K_ALL);
+    attention_forward_serial(c->ctxv, c->qkv, c->off, c->n_seq, H, cfg->heads, id * cfg->heads / 2,
+                             (id + 1) * cfg->heads / 2, scale, c->scratch);
+    linear_forward_part(id ? o_part : c->y, c->ctxv, &lin->o, T, 0, 2 * hp, ACT_NONE, part);
+    adp_team_sync(bar);
+    for (size_t i = 0; i < (size_t)T * H; i++) h[i] = c->y[i] + o_part[i]; /* = the whole product */
+    residual_layernorm_forward_serial(h, h, c->x, w->ln1_g, w->ln1_b, T, H, cfg->ln_eps);
+    linear_forward_part(c->ffn, h, &lin->ffn1, T, id * ip, (id + 1) * ip, ACT_GELU, GEMM_K_ALL);
+    linear_forward_part(id ? f_part : f_low, c->ffn, &lin->ffn2, T, 0, 2 * hp, ACT_NONE, part);
+    adp_team_sync(bar);
+    if (id == 0) {
+        for (size_t i = 0; i < (size_t)T * H; i++) f_low[i] += f_part[i];
+        residual_layernorm_forward_serial(c->x, f_low, h, w->ln2_g, w->ln2_b, T, H, cfg->ln_eps);
+        if (score_next) o->prune->score_rows(o->prune, l + 1, c->x, H, 0, T, c->scores);
+    }
 }
 
 /* Can the whole pass run as one parallel region (forward_one_region)?  Every layer as a
@@ -265,8 +332,9 @@ static int forward_one_region(bert_ctx *c, const bert_model *m, const bert_batch
         embedding_forward_team(c->x, b->ids, c->pos, b->types, m->w.word_emb, m->w.pos_emb, m->w.type_emb, T0, H);
         layernorm_forward_team(c->x, c->x, m->w.emb_ln_g, m->w.emb_ln_b, T0, H, cfg->ln_eps);
         if (score_in_team(o, 0)) score_share(o->prune, 0, c->x, H, T0, c->scores);
+        int paired = 0; /* the previous layer ran as layer_pair: its output is the master's */
         for (int l = 0; l < L; l++) {
-            adp_team_sync(bar); /* every thread's rows (and scores) of the previous op */
+            if (!paired) adp_team_sync(bar); /* every thread's rows (and scores) of the previous op */
             const int act = o->prune && o->prune->wants(o->prune, l, PRUNE_AT_INPUT) != PRUNE_SKIP;
 #pragma omp master
             {
@@ -274,11 +342,14 @@ static int forward_one_region(bert_ctx *c, const bert_model *m, const bert_batch
                 rc = layer_enter(c, m, o, l, b);
                 for (int s = 0; s < n_seq; s++) c->ffn_tokens[s * L + l] = c->off[s + 1] - c->off[s];
             }
-            if (act) {
-                adp_team_sync(bar); /* the kept rows, moved by the master */
+            if (act || paired) {
+                adp_team_sync(bar); /* the kept rows, moved (or written) by the master */
                 if (rc != ADP_OK) break;
             }
-            layer_team(c, m, o, l, c->off[n_seq], NULL, 1, l + 1 < L && score_in_team(o, l + 1), bar);
+            const int T = c->off[n_seq], score_next = l + 1 < L && score_in_team(o, l + 1);
+            paired = pair_ok(m, l, T);
+            if (paired) layer_pair(c, m, o, l, T, score_next, bar);
+            else layer_team(c, m, o, l, T, NULL, 1, score_next, bar);
         }
     }
     return rc;
@@ -332,7 +403,10 @@ static int forward_by_layer(bert_ctx *c, const bert_model *m, const bert_batch *
         /* attention block (and, merged, the feed-forward block) */
         if (team) {
 #pragma omp parallel
-            layer_team(c, m, o, l, T, probs, merged, score_next, bar);
+            {
+                if (merged && !probs && pair_ok(m, l, T)) layer_pair(c, m, o, l, T, score_next, bar);
+                else layer_team(c, m, o, l, T, probs, merged, score_next, bar);
+            }
         } else {
             const float scale = 1.0f / sqrtf((float)(H / cfg->heads));
             linear_forward(c->qkv, x, &lin->qkv, T, ACT_NONE);

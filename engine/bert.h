@@ -43,10 +43,11 @@ typedef struct {
 
 /* Activations arena, sized for the largest batch seen; reused across batches. */
 typedef struct {
-    size_t cap_tokens, cap_probs, cap_scratch, cap_priv;
+    size_t cap_tokens, cap_probs, cap_scratch, cap_priv, cap_pair;
     int cap_seq, cap_labels, cap_layers;
     float *x, *x_alt, *y, *qkv, *ctxv, *ffn, *scratch, *probs, *pool_in, *pooled;
     float *priv;      /* per thread, a few-token layer's own attention output and LN1 (bert.c) */
+    float *pair;      /* a layer split between two threads: partial sums and LN1s (bert.c layer_pair) */
     float *scores;    /* (T) prune.h score_rows' scores for layer scores_layer's input, or -1 */
     int scores_layer;
     int n_seq;        /* sequences in the current batch */

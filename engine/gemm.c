@@ -156,7 +156,7 @@ void gemm_pack8(int8_t *dst, float *dst_scale, const float *w, const float *scal
  * later blocks. */
 __attribute__((target("avx512f"), always_inline)) static inline void
 kernel_rx64(float *y, int ldy, const float *const x[6], const void *panel, const float *bias, int in, int width,
-            int stream, float *conv, const float *qs, const int R, const int V, const int FMT) {
+            int stream, float *conv, const float *qs, int add, const int R, const int V, const int FMT) {
     __mmask16 m[4];
     for (int b = 0; b < 4; b++) {
         int rem = width - 16 * b;
@@ -222,6 +222,12 @@ kernel_rx64(float *y, int ldy, const float *const x[6], const void *panel, const
 #define STORE(i)                                                                                               \
     if (R > i) {                                                                                               \
         float *yr = y + (size_t)i * ldy;                                                                       \
+        if (add) {                                                                                             \
+            a##i##0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m[0], yr), a##i##0);                                 \
+            a##i##1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m[1], yr + 16), a##i##1);                           \
+            a##i##2 = _mm512_add_ps(_mm512_maskz_loadu_ps(m[2], yr + 32), a##i##2);                            \
+            a##i##3 = _mm512_add_ps(_mm512_maskz_loadu_ps(m[3], yr + 48), a##i##3);                            \
+        }                                                                                                      \
         _mm512_mask_storeu_ps(yr, m[0], a##i##0);                                                              \
         _mm512_mask_storeu_ps(yr + 16, m[1], a##i##1);                                                         \
         _mm512_mask_storeu_ps(yr + 32, m[2], a##i##2);                                                         \
@@ -235,8 +241,9 @@ kernel_rx64(float *y, int ldy, const float *const x[6], const void *panel, const
 #define KERNEL_ONE(NAME, R, NV, FMT)                                                                          \
     __attribute__((target("avx512f"))) static void NAME(float *y, int ldy, const float *const x[6],           \
                                                         const void *panel, const float *bias, int in,          \
-                                                        int width, int stream, float *conv, const float *qs) { \
-        kernel_rx64(y, ldy, x, panel, bias, in, width, stream, conv, qs, R, NV, FMT);                         \
+                                                        int width, int stream, float *conv, const float *qs,   \
+                                                        int add) {                                             \
+        kernel_rx64(y, ldy, x, panel, bias, in, width, stream, conv, qs, add, R, NV, FMT);                    \
     }
 #define KERNEL(R)                                                                                              \
     KERNEL_ONE(kernel_##R##x64, R, 4, FMT_F32)                                                                 \
@@ -253,7 +260,7 @@ KERNEL(6)
 #undef KERNEL_ONE
 
 typedef void (*kernel_fn)(float *, int, const float *const[6], const void *, const float *, int, int, int, float *,
-                          const float *);
+                          const float *, int);
 static const kernel_fn KERNELS[7] = {NULL, kernel_1x64, kernel_2x64, kernel_3x64, kernel_4x64, kernel_5x64, kernel_6x64};
 static const kernel_fn KERNELS32[7] = {NULL, kernel_1x32, kernel_2x32, kernel_3x32, kernel_4x32, kernel_5x32, kernel_6x32};
 static const kernel_fn KERNELS16[7] = {NULL,         kernel_1x64h, kernel_2x64h, kernel_3x64h,
@@ -291,20 +298,34 @@ static int tile_rows_for(int n, int panels, int threads) {
     return (n + tiles - 1) / tiles;
 }
 
-/* Rows [t0, t_end) of panel p, in blocks of at most 6; the first block streams the panel.  Half
- * panels: the first block also converts the panel into the thread's buffer when more blocks
- * follow, and they read that (converting 4 vectors per k for 6 rows cost a dense pass 7-14%). */
-static void gemm_tile(float *out, const float *inp, const linear_w *lw, int t0, int t_end, int p, linear_act act) {
-    const int in = lw->in, od = lw->out;
-    const size_t at = (size_t)p * in * GEMM_PANEL;
-    const void *panel = lw->packed8    ? (const void *)(lw->packed8 + at)
-                        : lw->packed16 ? (const void *)(lw->packed16 + at)
-                                       : (const void *)(lw->packed + at);
+/* Panel p of lw from row k on, in its format. */
+static const void *panel_at(const linear_w *lw, int p, int k) {
+    const size_t at = ((size_t)p * lw->in + (size_t)k) * GEMM_PANEL;
+    return lw->packed8 ? (const void *)(lw->packed8 + at) : lw->packed16 ? (const void *)(lw->packed16 + at)
+                                                                          : (const void *)(lw->packed + at);
+}
+
+/* Rows [t0, t_end) of panel p over the k of `part` (gemm.h: GEMM_K_ALL, GEMM_K_LOW,
+ * GEMM_K_HIGH), in blocks of at most 6; the first block streams the panel.  With a split
+ * (lw->k_split) and GEMM_K_ALL each block sums the lower k into Y from the bias, then the
+ * upper k from zero, and adds the two: what GEMM_K_LOW and GEMM_K_HIGH give separately, so
+ * two threads can each do one part and the sum of theirs is this one's, bit for bit.
+ * Half panels: the first block also converts the panel into the thread's buffer when more
+ * blocks follow, and they read that (converting 4 vectors per k for 6 rows cost a dense
+ * pass 7-14%). */
+static void gemm_tile(float *out, const float *inp, const linear_w *lw, int t0, int t_end, int p, linear_act act,
+                      int part) {
+    const int in = lw->in, od = lw->out, ks = lw->k_split;
     const float *bias = lw->b ? lw->b + (size_t)p * GEMM_PANEL : NULL;
     const float *qs = lw->packed8 ? lw->scale8 + (size_t)p * GEMM_PANEL : NULL;
     const int width = ADP_MIN(GEMM_PANEL, od - p * GEMM_PANEL);
     const kernel_fn *kernels = lw->packed8 ? KERNELS8 : lw->packed16 ? KERNELS16 : width <= 32 ? KERNELS32 : KERNELS;
     float *conv = (lw->packed16 || lw->packed8) && t_end - t0 > 6 ? conv_scratch(in) : NULL;
+    /* the k ranges summed, in order: [k0, k1) from the bias, then [k1, k2) from zero if k2 > k1 */
+    int k0 = 0, k1 = in, k2 = in;
+    if (part == GEMM_K_ALL && ks > 0) k1 = ks;
+    if (part == GEMM_K_LOW) k1 = k2 = ks;
+    if (part == GEMM_K_HIGH) k0 = ks, k1 = k2 = in, bias = NULL;
     /* The first block has 6 rows (it streams the panel; fewer rows leave that stream less
      * arithmetic to hide behind), the rest is split into blocks of nearly equal size: 19
      * rows are 6, 5, 4, 4, not 6, 6, 6, 1.  A block of one row waits on its FMA chains (4
@@ -317,12 +338,18 @@ static void gemm_tile(float *out, const float *inp, const linear_w *lw, int t0, 
     for (int i = -1, t = t0; t < t_end; i++) {
         const int rows = i < 0 ? ADP_MIN(6, n) : base + (i < extra);
         const float *x[6];
-        for (int r = 0; r < 6; r++) x[r] = inp + (size_t)(t + (r < rows ? r : 0)) * in;
         float *y = out + (size_t)t * od + (size_t)p * GEMM_PANEL;
-        if (t == t0 || !conv)
-            kernels[rows](y, od, x, panel, bias, in, width, t == t0, conv, qs);
-        else
-            KERNELS[rows](y, od, x, conv, bias, in, width, 0, NULL, NULL);
+        for (int seg = 0; seg < 2; seg++) {
+            const int a = seg ? k1 : k0, e = seg ? k2 : k1;
+            if (e <= a) continue;
+            for (int r = 0; r < 6; r++) x[r] = inp + (size_t)(t + (r < rows ? r : 0)) * in + a;
+            const float *bs = seg ? NULL : bias;
+            if (t == t0 || !conv)
+                kernels[rows](y, od, x, panel_at(lw, p, a), bs, e - a, width, t == t0,
+                              conv ? conv + (size_t)a * GEMM_PANEL : NULL, qs, seg);
+            else
+                KERNELS[rows](y, od, x, conv + (size_t)a * GEMM_PANEL, bs, e - a, width, 0, NULL, NULL, seg);
+        }
         if (act == ACT_GELU)
             for (int r = 0; r < rows; r++) gelu_inplace(y + (size_t)r * od, (size_t)width);
         t += rows;
@@ -337,7 +364,7 @@ static void gemm_packed_for(float *out, const float *inp, const linear_w *lw, in
 #pragma omp for schedule(static) collapse(2) nowait
     for (int tt = 0; tt < tiles; tt++)
         for (int p = 0; p < panels; p++)
-            gemm_tile(out, inp, lw, tt * tile_rows, ADP_MIN(n, (tt + 1) * tile_rows), p, act);
+            gemm_tile(out, inp, lw, tt * tile_rows, ADP_MIN(n, (tt + 1) * tile_rows), p, act, GEMM_K_ALL);
     if (sync) adp_team_sync(bar);
 }
 
@@ -406,9 +433,18 @@ void linear_forward_serial(float *out, const float *inp, const linear_w *lw, int
     if (n <= 0) return;
 #if HAVE_X86
     if (has_panels(lw) && gemm_packed_enabled()) {
-        for (int p = 0; p < (lw->out + GEMM_PANEL - 1) / GEMM_PANEL; p++) gemm_tile(out, inp, lw, 0, n, p, act);
+        linear_forward_part(out, inp, lw, n, 0, (lw->out + GEMM_PANEL - 1) / GEMM_PANEL, act, GEMM_K_ALL);
         return;
     }
 #endif
     linear_forward_blas(out, inp, lw, n, act); /* unpacked: the engine's team path never gets here */
+}
+
+void linear_forward_part(float *out, const float *inp, const linear_w *lw, int n, int p0, int p1, linear_act act,
+                         int part) {
+#if HAVE_X86
+    for (int p = p0; p < p1; p++) gemm_tile(out, inp, lw, 0, n, p, act, part);
+#else
+    (void)out, (void)inp, (void)lw, (void)n, (void)p0, (void)p1, (void)act, (void)part;
+#endif
 }

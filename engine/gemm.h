@@ -32,6 +32,11 @@ typedef struct {
     const int8_t *packed8;    /* or in int8 (gemm_pack8), used instead of both when not NULL, */
     const float *scale8;      /* with one scale per output column (ceil(out / 64) * 64); not owned */
     int in, out;
+    int k_split; /* 0, or 0 < k_split < in: the packed kernel sums k < k_split (from the
+                    bias) and k >= k_split (from zero) apart and adds the two, so that two
+                    threads can each form one part (linear_forward_part) with the same
+                    result.  The attention output and second FFN projections have it at
+                    in / 2 (bert_model_alloc; engine/bert.c layer_pair) */
 } linear_w;
 
 /* 1 if the packed kernel runs on this CPU and is not disabled by ADAPLER_GEMM=blas. */
@@ -92,5 +97,15 @@ void linear_forward_serial(float *out, const float *inp, const linear_w *lw, int
  * layers (linear_team_ok); the result is the same as linear_forward's, bit for bit. */
 int linear_team_ok(const linear_w *lw);
 void linear_forward_team(float *out, const float *inp, const linear_w *lw, int n, linear_act act, adp_barrier *bar);
+
+/* Part of a product on the calling thread, for packed layers only (linear_team_ok): output
+ * panels [p0, p1) (columns [64 p0, 64 p1)) of all n rows, over the k of `part`:
+ * GEMM_K_ALL every k, as linear_forward; GEMM_K_LOW k < lw->k_split, bias included;
+ * GEMM_K_HIGH k >= lw->k_split, no bias (both need lw->k_split > 0, and act ACT_NONE).
+ * Each output element of GEMM_K_ALL equals, bit for bit, its GEMM_K_LOW value plus its
+ * GEMM_K_HIGH value (one float addition, in that order). */
+enum { GEMM_K_ALL = 0, GEMM_K_LOW = 1, GEMM_K_HIGH = 2 };
+void linear_forward_part(float *out, const float *inp, const linear_w *lw, int n, int p0, int p1, linear_act act,
+                         int part);
 
 #endif

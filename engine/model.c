@@ -124,6 +124,9 @@ void bert_model_alloc(bert_model *m, const bert_config *c) {
         const bert_layer_w *w = &m->w.layer[l];
         m->lin[l] = (bert_layer_lin){.qkv = lin(w->wqkv, w->bqkv, 3 * H, H), .o = lin(w->wo, w->bo, H, H),
                                      .ffn1 = lin(w->w1, w->b1, I, H), .ffn2 = lin(w->w2, w->b2, H, I)};
+        /* summed in two halves over k, always, so that a layer on few tokens can have each
+         * of two threads do one half (engine/bert.c layer_pair) with the same results */
+        m->lin[l].o.k_split = H / 2, m->lin[l].ffn2.k_split = I / 2;
     }
     m->pool = lin(m->w.pool_w, m->w.pool_b, H, H);
     m->cls = lin(m->w.cls_w, m->w.cls_b, c->num_labels, H);

@@ -82,11 +82,13 @@ void attention_forward(float *ctx, float *probs, const size_t *prob_off, const f
 /* Team variant: called by every thread of an enclosing parallel region with the same
  * arguments (scratch holding max_n^2 floats per thread of that region); returns after a
  * barrier (bar, or OpenMP's when NULL); same result as attention_forward. */
-/* Serial variant for one thread of an enclosing region that computes every (sequence, head)
- * pair itself, into a ctx of its own (bert.c's few-token layers: redundant work instead of
- * a barrier); no probabilities, no mask; scratch as for the team variant.  Same result. */
-void attention_forward_serial(float *ctx, const float *qkv, const int *off, int n_seq, int d, int n_heads, float scale,
-                              float *scratch);
+/* Serial variant for one thread of an enclosing region that computes the (sequence, head)
+ * pairs of heads [h0, h1) itself (bert.c's few-token layers: every head, redundantly, into
+ * a ctx of its own instead of a barrier; or half the heads each, layer_pair), writing only
+ * those heads' columns of ctx; no probabilities, no mask; scratch as for the team variant.
+ * Same result. */
+void attention_forward_serial(float *ctx, const float *qkv, const int *off, int n_seq, int d, int n_heads, int h0,
+                              int h1, float scale, float *scratch);
 void attention_forward_team(float *ctx, float *probs, const size_t *prob_off, const float *qkv, const int *off,
                             int n_seq, int d, int n_heads, float scale, const float *key_logmask, float *scratch,
                             adp_barrier *bar);

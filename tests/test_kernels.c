@@ -210,6 +210,65 @@ TEST(kernel_linear_matches_naive) {
     }
 }
 
+/* A projection summed in two halves over k (gemm.h k_split, what the attention output and
+ * second FFN projections have): the whole product still matches the naive one; its lower
+ * part (with the bias) plus its upper part equals it bit for bit, in fp32, half and int8
+ * panels, for a block of rows and for tiles that reuse a converted panel (300 rows); a
+ * part over panels [p0, p1) writes those columns only. */
+TEST(kernel_linear_split_k_parts_sum_to_whole) {
+    if (!gemm_packed_enabled()) return;
+    int shapes[][3] = {{3, 128, 256}, {7, 1024, 256}, {16, 256, 200}, {300, 130, 96}};
+    unsigned s = 11;
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        const int n = shapes[k][0], in = shapes[k][1], out = shapes[k][2], panels = (out + 63) / 64;
+        float *x = mallocCheck(sizeof(float) * n * in), *w = mallocCheck(sizeof(float) * out * in);
+        float *b = mallocCheck(sizeof(float) * out), *want = mallocCheck(sizeof(float) * n * out);
+        float *whole = mallocCheck(sizeof(float) * n * out), *lo = mallocCheck(sizeof(float) * n * out);
+        float *hi = mallocCheck(sizeof(float) * n * out), *scale = alignedCheck(sizeof(float) * panels * 64);
+        float *packed = alignedCheck(sizeof(float) * gemm_packed_size(out, in));
+        uint16_t *p16 = alignedCheck(sizeof(uint16_t) * gemm_packed_size(out, in));
+        int8_t *p8 = alignedCheck(gemm_packed_size(out, in));
+        for (int i = 0; i < n * in; i++) x[i] = test_randf(&s);
+        for (int i = 0; i < out; i++) b[i] = test_randf(&s);
+        for (int fmt = 0; fmt < 3; fmt++) {
+            for (int i = 0; i < out * in; i++) w[i] = test_randf(&s);
+            linear_w lw = {.w = w, .b = b, .in = in, .out = out, .k_split = in / 2};
+            if (fmt == FMT_F16) {
+                gemm_round_f16(w, (size_t)out * in);
+                gemm_pack16(p16, w, out, in);
+                lw.packed16 = p16;
+            } else if (fmt == FMT_I8) {
+                float *rs = mallocCheck(sizeof(float) * out);
+                gemm_quant_i8(rs, w, out, in);
+                gemm_pack8(p8, scale, w, rs, out, in);
+                free(rs);
+                lw.packed8 = p8, lw.scale8 = scale;
+            }
+            gemm_pack(packed, w, out, in); /* also for fp32's run; ignored when a narrower format is set */
+            lw.packed = packed;
+            linear_forward(whole, x, &lw, n, ACT_NONE);
+            matmul_forward_naive(want, x, w, b, n, in, out);
+            char what[96];
+            snprintf(what, sizeof what, "split linear %dx%d->%d format %d", n, in, out, fmt);
+            test_compare(what, whole, want, (size_t)n * out, 1e-4);
+            for (int i = 0; i < n * out; i++) lo[i] = hi[i] = 777.0f;
+            linear_forward_part(lo, x, &lw, n, 0, panels, ACT_NONE, GEMM_K_LOW);
+            const int p0 = panels > 1 ? 1 : 0; /* the upper part in two calls: panels [p0, end), then [0, p0) */
+            linear_forward_part(hi, x, &lw, n, p0, panels, ACT_NONE, GEMM_K_HIGH);
+            for (int t = 0; t < n; t++)
+                for (int j = 0; j < 64 * p0; j++) CHECK(hi[(size_t)t * out + j] == 777.0f);
+            linear_forward_part(hi, x, &lw, n, 0, p0, ACT_NONE, GEMM_K_HIGH);
+            int same = 1;
+            for (int i = 0; i < n * out; i++) same &= lo[i] + hi[i] == whole[i];
+            CHECK_MSG(same, "%s: lower + upper part != whole", what);
+            linear_forward_part(lo, x, &lw, n, 0, panels, ACT_NONE, GEMM_K_ALL);
+            CHECK(memcmp(lo, whole, sizeof(float) * n * out) == 0);
+        }
+        free(x), free(w), free(b), free(want), free(whole), free(lo), free(hi), free(scale), free(packed), free(p16);
+        free(p8);
+    }
+}
+
 TEST(kernel_gather_keeps_order_and_offsets) {
     int off[4] = {0, 3, 3 + 1, 3 + 1 + 4}, d = 2;
     float src[16];

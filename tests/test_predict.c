@@ -207,14 +207,16 @@ TEST(predict_with_adapler_reports_positions_per_layer) {
 
 /* bert_forward runs a whole pass in one parallel region when it can (dense and AdapLeR:
  * engine/bert.c forward_one_region), else each layer's ops in one region;
- * ADAPLER_ONE_REGION=0 takes the second way always, ADAPLER_TEAM=0 runs one region per op.
- * All must give the same bytes: dense, AdapLeR (light and heavy pruning), pruned at layer
- * input, pruned after attention (attention probabilities kept), on one thread, at batch 1
- * (layers of at most 16 tokens take their own path), in short batches and in batches of
- * several hundred tokens. */
+ * ADAPLER_ONE_REGION=0 takes the second way always, ADAPLER_TEAM=0 runs one region per op,
+ * ADAPLER_PAIR=0 keeps layers of at most 16 tokens on two threads off layer_pair (each
+ * thread half the heads and half of each split product; hidden 128 makes the halves whole
+ * panels).  All must give the same bytes: dense, AdapLeR (light and heavy pruning), pruned
+ * at layer input, pruned after attention (attention probabilities kept), on one thread, at
+ * batch 1 (layers of at most 16 tokens take their own paths), in short batches and in
+ * batches of several hundred tokens. */
 TEST(predict_team_regions_change_nothing) {
     const char *dir = test_tmpdir();
-    REQUIRE(test_python("ref_bert.py", "make --out %s/m --layers 3 --hidden 64 --heads 4 --inter 128 --seed 5 --adapler",
+    REQUIRE(test_python("ref_bert.py", "make --out %s/m --layers 3 --hidden 128 --heads 4 --inter 256 --seed 5 --adapler",
                         dir) == 0);
     char path[4200];
     snprintf(path, sizeof path, "%s/in.jsonl", dir);
@@ -234,14 +236,14 @@ TEST(predict_team_regions_change_nothing) {
                              "--method schedule --schedule 1:0.5,2:0.5",
                              "--method power --retention 0.8,0.6,0.4",
                              "--method ltp --final-threshold 0.02"};
-    const char *ways[] = {"ADAPLER_ONE_REGION=0", "ADAPLER_TEAM=0"};
+    const char *ways[] = {"ADAPLER_ONE_REGION=0", "ADAPLER_TEAM=0", "ADAPLER_PAIR=0"};
     for (size_t k = 0; k < sizeof methods / sizeof methods[0]; k++)
         for (int threads = 1; threads <= 2; threads++)
             for (int batch = 1; batch <= 8; batch += batch < 3 ? 2 : 5) { /* 1, 3, 8 */
                 REQUIRE(test_sh("%s predict --model %s/m --batch %d --threads %d %s < %s 2>/dev/null", bin(), dir,
                                 batch, threads, methods[k], path) == 0);
                 char *team = strdupCheck(test_sh_output());
-                for (int w = 0; w < 2; w++) {
+                for (int w = 0; w < 3; w++) {
                     REQUIRE(test_sh("%s %s predict --model %s/m --batch %d --threads %d %s < %s 2>/dev/null", ways[w],
                                     bin(), dir, batch, threads, methods[k], path) == 0);
                     CHECK_MSG(strcmp(team, test_sh_output()) == 0, "%s, batch %d, %d threads: output differs with %s",
