@@ -4,7 +4,8 @@
  * W[64p + j][k] at packed[(p * in + k) * 64 + j]; columns past `out` are zero.  The
  * micro-kernel computes a 6-row x 64-column block of Y: 24 AVX-512 accumulators, and for
  * every k one 256-byte contiguous panel row (4 loads), 6 broadcasts of X and 24 FMAs (a
- * panel of at most 32 live columns: 2 loads and 12 FMAs).  The
+ * panel of at most 32 live columns: 2 loads and 12 FMAs); blocks of 7 to 12 rows take 32
+ * columns at a time, also 24 accumulators (gemm_tile_wide).  The
  * accumulators start from the bias, so the bias costs nothing.  A block of fewer rows runs
  * a kernel for exactly that many rows (gemm_tile sizes the blocks); columns past `out` are
  * masked.
@@ -142,20 +143,22 @@ void gemm_pack8(int8_t *dst, float *dst_scale, const float *w, const float *scal
 
 #if HAVE_X86
 #define GEMM_PREFETCH 32
+#define WIDE_ROWS 12 /* rows of the 32-column kernels */
 
-/* Y[0..R) x [o0, o0 + width) of one panel, R <= 6 a compile-time constant in each
- * instance below, so a block of 1 or 2 rows (what pruning often leaves) does 1 or 2 rows
- * of work, not 6.  V (4, or 2 when width <= 32: AdapLeR's 32-wide predictor) is how many
- * 16-column vectors of the panel row are used: the zero padding past 32 columns is then
- * neither loaded nor multiplied.  Either way each output element is the same chain of
+/* Y[0..R) x [o0, o0 + width) of one panel, R <= 6 (or up to 12 with V == 2) a
+ * compile-time constant in each instance below, so a block of 1 or 2 rows (what pruning
+ * often leaves) does 1 or 2 rows of work, not 6.  V (4, or 2 when width <= 32: AdapLeR's
+ * 32-wide predictor, or a half panel of gemm_tile_wide, panel and bias and qs then
+ * pointing at its first column) is how many 16-column vectors of the panel row are used:
+ * the zero padding past 32 columns is then neither loaded nor multiplied.  Either way each output element is the same chain of
  * FMAs.  x[r] point at the input rows.  bias may be NULL.  stream: the first pass over
  * this panel, which prefetches ahead (past the panel's end that is the next panel, which
  * is where the thread goes next; prefetches never fault).  FMT_F16 / FMT_I8: the panel
  * holds halves (a row is 128 bytes) or int8 with column scales qs (64 bytes), converted as
  * loaded; conv, if not NULL, receives the converted panel (in x 64 floats) for the tile's
- * later blocks. */
+ * later blocks.  add: Y += the block's sums (the second k range of a split product). */
 __attribute__((target("avx512f"), always_inline)) static inline void
-kernel_rx64(float *y, int ldy, const float *const x[6], const void *panel, const float *bias, int in, int width,
+kernel_rx64(float *y, int ldy, const float *const x[12], const void *panel, const float *bias, int in, int width,
             int stream, float *conv, const float *qs, int add, const int R, const int V, const int FMT) {
     __mmask16 m[4];
     for (int b = 0; b < 4; b++) {
@@ -169,20 +172,29 @@ kernel_rx64(float *y, int ldy, const float *const x[6], const void *panel, const
     __m512 a00 = z0, a01 = z1, a02 = z2, a03 = z3, a10 = z0, a11 = z1, a12 = z2, a13 = z3;
     __m512 a20 = z0, a21 = z1, a22 = z2, a23 = z3, a30 = z0, a31 = z1, a32 = z2, a33 = z3;
     __m512 a40 = z0, a41 = z1, a42 = z2, a43 = z3, a50 = z0, a51 = z1, a52 = z2, a53 = z3;
+    /* rows 6-11: only with V == 2 (24 accumulators, as 6 rows of 4 vectors) */
+    __m512 a60 = z0, a61 = z1, a70 = z0, a71 = z1, a80 = z0, a81 = z1, a90 = z0, a91 = z1;
+    __m512 a100 = z0, a101 = z1, a110 = z0, a111 = z1;
     const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3], *x4 = x[4], *x5 = x[5];
+    const float *x6 = x[R > 6 ? 6 : 0], *x7 = x[R > 7 ? 7 : 0], *x8 = x[R > 8 ? 8 : 0];
+    const float *x9 = x[R > 9 ? 9 : 0], *x10 = x[R > 10 ? 10 : 0], *x11 = x[R > 11 ? 11 : 0];
     __m512 s0 = z0, s1 = z0, s2 = z0, s3 = z0;
     if (FMT == FMT_I8) /* the panel's column scales */
-        s0 = _mm512_load_ps(qs), s1 = _mm512_load_ps(qs + 16), s2 = _mm512_load_ps(qs + 32), s3 = _mm512_load_ps(qs + 48);
+        s0 = _mm512_load_ps(qs), s1 = _mm512_load_ps(qs + 16);
+    if (FMT == FMT_I8 && V > 2) s2 = _mm512_load_ps(qs + 32), s3 = _mm512_load_ps(qs + 48);
     for (int k = 0; k < in; k++) {
         __m512 w0, w1, w2, w3, b;
-        if (FMT == FMT_I8) { /* V == 4; a panel row is one 64-byte line */
+        w2 = w3 = _mm512_setzero_ps();
+        if (FMT == FMT_I8) { /* a panel row is one 64-byte line */
             const int8_t *w = (const int8_t *)panel + (size_t)k * GEMM_PANEL;
             if (stream) _mm_prefetch((const char *)(w + 4 * GEMM_PREFETCH * GEMM_PANEL), _MM_HINT_T0); /* 8 KB */
             w0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)w))), s0);
             w1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)(w + 16)))), s1);
-            w2 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)(w + 32)))), s2);
-            w3 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)(w + 48)))), s3);
-        } else if (FMT == FMT_F16) { /* V == 4 */
+            if (V > 2) {
+                w2 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)(w + 32)))), s2);
+                w3 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)(w + 48)))), s3);
+            }
+        } else if (FMT == FMT_F16) {
             const uint16_t *w = (const uint16_t *)panel + (size_t)k * GEMM_PANEL;
             if (stream) {
                 const char *ahead = (const char *)(w + 2 * GEMM_PREFETCH * GEMM_PANEL); /* also 8 KB */
@@ -190,8 +202,10 @@ kernel_rx64(float *y, int ldy, const float *const x[6], const void *panel, const
             }
             w0 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)w));
             w1 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(w + 16)));
-            w2 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(w + 32)));
-            w3 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(w + 48)));
+            if (V > 2) {
+                w2 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(w + 32)));
+                w3 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(w + 48)));
+            }
         } else {
             const float *w = (const float *)panel + (size_t)k * GEMM_PANEL;
             if (stream) {
@@ -218,6 +232,14 @@ kernel_rx64(float *y, int ldy, const float *const x[6], const void *panel, const
     }
         ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)
 #undef ROW
+#define ROW2(i)                                                                                                \
+    if (R > i) {                                                                                               \
+        b = _mm512_set1_ps(x##i[k]);                                                                           \
+        a##i##0 = _mm512_fmadd_ps(b, w0, a##i##0);                                                             \
+        a##i##1 = _mm512_fmadd_ps(b, w1, a##i##1);                                                             \
+    }
+        ROW2(6) ROW2(7) ROW2(8) ROW2(9) ROW2(10) ROW2(11)
+#undef ROW2
     }
 #define STORE(i)                                                                                               \
     if (R > i) {                                                                                               \
@@ -235,11 +257,23 @@ kernel_rx64(float *y, int ldy, const float *const x[6], const void *panel, const
     }
     STORE(0) STORE(1) STORE(2) STORE(3) STORE(4) STORE(5)
 #undef STORE
+#define STORE2(i)                                                                                              \
+    if (R > i) {                                                                                               \
+        float *yr = y + (size_t)i * ldy;                                                                       \
+        if (add) {                                                                                             \
+            a##i##0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m[0], yr), a##i##0);                                 \
+            a##i##1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m[1], yr + 16), a##i##1);                           \
+        }                                                                                                      \
+        _mm512_mask_storeu_ps(yr, m[0], a##i##0);                                                              \
+        _mm512_mask_storeu_ps(yr + 16, m[1], a##i##1);                                                         \
+    }
+    STORE2(6) STORE2(7) STORE2(8) STORE2(9) STORE2(10) STORE2(11)
+#undef STORE2
 }
 
 /* One kernel instance: R rows, NV vectors of 16 columns, panel format FMT. */
 #define KERNEL_ONE(NAME, R, NV, FMT)                                                                          \
-    __attribute__((target("avx512f"))) static void NAME(float *y, int ldy, const float *const x[6],           \
+    __attribute__((target("avx512f"))) static void NAME(float *y, int ldy, const float *const x[12],          \
                                                         const void *panel, const float *bias, int in,          \
                                                         int width, int stream, float *conv, const float *qs,   \
                                                         int add) {                                             \
@@ -257,9 +291,22 @@ KERNEL(4)
 KERNEL(5)
 KERNEL(6)
 #undef KERNEL
+/* 7 to 12 rows by 32 columns (half a panel a call, wide_tile) */
+#define KERNEL_WIDE(R)                                                                                         \
+    KERNEL_ONE(kernel_##R##x32w, R, 2, FMT_F32)                                                                \
+    KERNEL_ONE(kernel_##R##x32h, R, 2, FMT_F16)                                                                \
+    KERNEL_ONE(kernel_##R##x32q, R, 2, FMT_I8)
+KERNEL_WIDE(6)
+KERNEL_WIDE(7)
+KERNEL_WIDE(8)
+KERNEL_WIDE(9)
+KERNEL_WIDE(10)
+KERNEL_WIDE(11)
+KERNEL_WIDE(12)
+#undef KERNEL_WIDE
 #undef KERNEL_ONE
 
-typedef void (*kernel_fn)(float *, int, const float *const[6], const void *, const float *, int, int, int, float *,
+typedef void (*kernel_fn)(float *, int, const float *const[12], const void *, const float *, int, int, int, float *,
                           const float *, int);
 static const kernel_fn KERNELS[7] = {NULL, kernel_1x64, kernel_2x64, kernel_3x64, kernel_4x64, kernel_5x64, kernel_6x64};
 static const kernel_fn KERNELS32[7] = {NULL, kernel_1x32, kernel_2x32, kernel_3x32, kernel_4x32, kernel_5x32, kernel_6x32};
@@ -267,8 +314,14 @@ static const kernel_fn KERNELS16[7] = {NULL,         kernel_1x64h, kernel_2x64h,
                                        kernel_4x64h, kernel_5x64h, kernel_6x64h};
 static const kernel_fn KERNELS8[7] = {NULL,         kernel_1x64q, kernel_2x64q, kernel_3x64q,
                                       kernel_4x64q, kernel_5x64q, kernel_6x64q};
+static const kernel_fn WIDE6[3] = {[FMT_F32] = kernel_6x32w, [FMT_F16] = kernel_6x32h, [FMT_I8] = kernel_6x32q};
+static const kernel_fn WIDE[3][13] = {
+    [FMT_F32] = {[7] = kernel_7x32w, kernel_8x32w, kernel_9x32w, kernel_10x32w, kernel_11x32w, kernel_12x32w},
+    [FMT_F16] = {[7] = kernel_7x32h, kernel_8x32h, kernel_9x32h, kernel_10x32h, kernel_11x32h, kernel_12x32h},
+    [FMT_I8] = {[7] = kernel_7x32q, kernel_8x32q, kernel_9x32q, kernel_10x32q, kernel_11x32q, kernel_12x32q},
+};
 
-/* This thread's buffer for one converted half or int8 panel (in x 64 floats), grown on demand and
+/* This thread's buffer for one converted int8 panel (in x 64 floats), grown on demand and
  * kept for the thread's life; NULL if it cannot grow (the tile then converts on every pass). */
 static float *conv_scratch(int in) {
     static _Thread_local float *buf;
@@ -298,54 +351,101 @@ static int tile_rows_for(int n, int panels, int threads) {
     return (n + tiles - 1) / tiles;
 }
 
-/* Panel p of lw from row k on, in its format. */
-static const void *panel_at(const linear_w *lw, int p, int k) {
-    const size_t at = ((size_t)p * lw->in + (size_t)k) * GEMM_PANEL;
+/* Panel p of lw from row k and column j on, in its format. */
+static const void *panel_at(const linear_w *lw, int p, int k, int j) {
+    const size_t at = ((size_t)p * lw->in + (size_t)k) * GEMM_PANEL + (size_t)j;
     return lw->packed8 ? (const void *)(lw->packed8 + at) : lw->packed16 ? (const void *)(lw->packed16 + at)
                                                                           : (const void *)(lw->packed + at);
 }
 
-/* Rows [t0, t_end) of panel p over the k of `part` (gemm.h: GEMM_K_ALL, GEMM_K_LOW,
- * GEMM_K_HIGH), in blocks of at most 6; the first block streams the panel.  With a split
- * (lw->k_split) and GEMM_K_ALL each block sums the lower k into Y from the bias, then the
- * upper k from zero, and adds the two: what GEMM_K_LOW and GEMM_K_HIGH give separately, so
- * two threads can each do one part and the sum of theirs is this one's, bit for bit.
- * Half panels: the first block also converts the panel into the thread's buffer when more
- * blocks follow, and they read that (converting 4 vectors per k for 6 rows cost a dense
- * pass 7-14%). */
+/* The k ranges a product sums for `part` (gemm.h: GEMM_K_ALL, GEMM_K_LOW, GEMM_K_HIGH), in
+ * order: [k0, k1) from the bias, then [k1, k2) from zero when k2 > k1 (the kernel adding
+ * the second sum to the first).  GEMM_K_HIGH has no bias. */
+static void k_ranges(const linear_w *lw, int part, int *k0, int *k1, int *k2) {
+    *k0 = 0, *k1 = *k2 = lw->in;
+    if (part == GEMM_K_ALL && lw->k_split > 0) *k1 = lw->k_split;
+    if (part == GEMM_K_LOW) *k1 = *k2 = lw->k_split;
+    if (part == GEMM_K_HIGH) *k0 = lw->k_split;
+}
+
+/* Rows [t0, t0 + n) of panel p, 7 <= n, in blocks of 6-12 rows of nearly equal size (13:
+ * 7 + 6, 25: 9 + 8 + 8), each block over the panel's two 32-column halves in turn (WIDE:
+ * 24 accumulators either way); the first block streams the panel.  Every block reads and
+ * converts the panel's rows itself: against 6-row blocks of 64 columns, where the first
+ * converted half and int8 panels into a buffer for the others, this converts half as
+ * often per multiply and stores nothing.  Layers of the small shape at batch 1, f16, timed
+ * inside bert_forward: 7-12 tokens took 7-30% less time (7 tokens: 6 + 1 rows had cost as
+ * much as 9); BERT-base 8 x 128 f16 3-5% less, fp32 the same; int8, three instructions a
+ * vector to convert, keeps its buffer past 12 rows (6-8% slower without it). */
+static void gemm_tile_wide(float *out, const float *inp, const linear_w *lw, int t0, int n, int p, linear_act act,
+                           int part) {
+    const int in = lw->in, od = lw->out, width = ADP_MIN(GEMM_PANEL, od - p * GEMM_PANEL);
+    const int fmt = lw->packed8 ? FMT_I8 : lw->packed16 ? FMT_F16 : FMT_F32, nb = (n + WIDE_ROWS - 1) / WIDE_ROWS;
+    const float *bias = lw->b && part != GEMM_K_HIGH ? lw->b + (size_t)p * GEMM_PANEL : NULL;
+    const float *qs = lw->packed8 ? lw->scale8 + (size_t)p * GEMM_PANEL : NULL;
+    int kr[3];
+    k_ranges(lw, part, &kr[0], &kr[1], &kr[2]);
+    const float *x[12];
+    for (int blk = 0, t = t0; blk < nb; blk++) {
+        const int rows = n / nb + (blk < n % nb);
+        const kernel_fn f = rows > 6 ? WIDE[fmt][rows] : WIDE6[fmt];
+        for (int j = 0; j < width; j += 32) {
+            float *y = out + (size_t)t * od + (size_t)p * GEMM_PANEL + j;
+            for (int seg = 0; seg < 2; seg++) {
+                const int a = kr[seg], e = kr[seg + 1];
+                if (e <= a) continue;
+                for (int r = 0; r < 12; r++) x[r] = inp + (size_t)(t + (r < rows ? r : 0)) * in + a;
+                f(y, od, x, panel_at(lw, p, a, j), seg || !bias ? NULL : bias + j, e - a, ADP_MIN(32, width - j),
+                  blk == 0, NULL, qs ? qs + j : NULL, seg);
+            }
+        }
+        if (act == ACT_GELU)
+            for (int r = 0; r < rows; r++)
+                gelu_inplace(out + (size_t)(t + r) * od + (size_t)p * GEMM_PANEL, (size_t)width);
+        t += rows;
+    }
+}
+
+/* Rows [t0, t_end) of panel p over the k of `part` (k_ranges).  With a split (lw->k_split)
+ * and GEMM_K_ALL each block sums the lower k into Y from the bias, then the upper k from
+ * zero, and adds the two: what GEMM_K_LOW and GEMM_K_HIGH give separately, so two threads
+ * can each do one part and the sum of theirs is this one's, bit for bit.  Up to 6 rows:
+ * one block of exactly that many rows; more: gemm_tile_wide, except int8 panels past 12
+ * rows, which run blocks of at most 6 rows, the first streaming the panel and converting
+ * it into the thread's buffer, the others reading that.  Every output element is the
+ * same chain of FMAs whichever way its block ran. */
 static void gemm_tile(float *out, const float *inp, const linear_w *lw, int t0, int t_end, int p, linear_act act,
                       int part) {
-    const int in = lw->in, od = lw->out, ks = lw->k_split;
-    const float *bias = lw->b ? lw->b + (size_t)p * GEMM_PANEL : NULL;
+    const int in = lw->in, od = lw->out, n = t_end - t0;
+    if (n > 6 && (!lw->packed8 || n <= WIDE_ROWS)) {
+        gemm_tile_wide(out, inp, lw, t0, n, p, act, part);
+        return;
+    }
+    const float *bias = lw->b && part != GEMM_K_HIGH ? lw->b + (size_t)p * GEMM_PANEL : NULL;
     const float *qs = lw->packed8 ? lw->scale8 + (size_t)p * GEMM_PANEL : NULL;
     const int width = ADP_MIN(GEMM_PANEL, od - p * GEMM_PANEL);
     const kernel_fn *kernels = lw->packed8 ? KERNELS8 : lw->packed16 ? KERNELS16 : width <= 32 ? KERNELS32 : KERNELS;
-    float *conv = (lw->packed16 || lw->packed8) && t_end - t0 > 6 ? conv_scratch(in) : NULL;
-    /* the k ranges summed, in order: [k0, k1) from the bias, then [k1, k2) from zero if k2 > k1 */
-    int k0 = 0, k1 = in, k2 = in;
-    if (part == GEMM_K_ALL && ks > 0) k1 = ks;
-    if (part == GEMM_K_LOW) k1 = k2 = ks;
-    if (part == GEMM_K_HIGH) k0 = ks, k1 = k2 = in, bias = NULL;
+    float *conv = lw->packed8 && n > 6 ? conv_scratch(in) : NULL;
+    int k1, k2, k0;
+    k_ranges(lw, part, &k0, &k1, &k2);
     /* The first block has 6 rows (it streams the panel; fewer rows leave that stream less
      * arithmetic to hide behind), the rest is split into blocks of nearly equal size: 19
      * rows are 6, 5, 4, 4, not 6, 6, 6, 1.  A block of one row waits on its FMA chains (4
      * per k, each the previous one's input) and costs half a block of six; from 3 rows a
-     * block is bound by the FMA units' throughput, a fixed time a row.  A layer of the small
-     * shape at batch 1 on 13-26 tokens took 2-4% less time with fp32 panels, 2-9% with half
-     * ones (9 alternating runs each); 7 and 10 tokens (6 + 1, 6 + 4) are as before. */
-    const int n = t_end - t0, rest = n > 6 ? n - 6 : 0, blocks = (rest + 5) / 6;
+     * block is bound by the FMA units' throughput, a fixed time a row. */
+    const int rest = n > 6 ? n - 6 : 0, blocks = (rest + 5) / 6;
     const int base = blocks ? rest / blocks : 0, extra = blocks ? rest % blocks : 0;
     for (int i = -1, t = t0; t < t_end; i++) {
         const int rows = i < 0 ? ADP_MIN(6, n) : base + (i < extra);
-        const float *x[6];
+        const float *x[12];
         float *y = out + (size_t)t * od + (size_t)p * GEMM_PANEL;
         for (int seg = 0; seg < 2; seg++) {
             const int a = seg ? k1 : k0, e = seg ? k2 : k1;
             if (e <= a) continue;
-            for (int r = 0; r < 6; r++) x[r] = inp + (size_t)(t + (r < rows ? r : 0)) * in + a;
+            for (int r = 0; r < 12; r++) x[r] = inp + (size_t)(t + (r < rows ? r : 0)) * in + a;
             const float *bs = seg ? NULL : bias;
             if (t == t0 || !conv)
-                kernels[rows](y, od, x, panel_at(lw, p, a), bs, e - a, width, t == t0,
+                kernels[rows](y, od, x, panel_at(lw, p, a, 0), bs, e - a, width, t == t0,
                               conv ? conv + (size_t)a * GEMM_PANEL : NULL, qs, seg);
             else
                 KERNELS[rows](y, od, x, conv + (size_t)a * GEMM_PANEL, bs, e - a, width, 0, NULL, NULL, seg);

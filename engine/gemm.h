@@ -52,9 +52,9 @@ void gemm_pack(float *dst, const float *w, int out, int in);
  * half ones, BERT-base's 637 and 241 us (two tokens; its 340 MB do not fit any cache).
  * The kernel converts each panel row to fp32 as it loads it (vcvtph2ps) and accumulates in
  * fp32 exactly as from fp32 panels, so a product with half panels equals, bit for bit, the
- * product with fp32 panels of the weights rounded to half (gemm_round_f16).  A tile of
- * more than 6 rows converts its panel once, into a per-thread buffer, and reads that.
- * Needs AVX-512 (gemm_packed_enabled). */
+ * product with fp32 panels of the weights rounded to half (gemm_round_f16).  Blocks of
+ * more than 6 rows run 32 columns at a time (gemm.c gemm_tile_wide), each converting the
+ * panel rows it reads.  Needs AVX-512 (gemm_packed_enabled). */
 /* w[0..n) = w rounded to the nearest IEEE half (ties to even), kept as float.  Values
  * beyond the half range (65504) become infinite.  Returns the count of those. */
 size_t gemm_round_f16(float *w, size_t n);

@@ -213,11 +213,14 @@ TEST(kernel_linear_matches_naive) {
 /* A projection summed in two halves over k (gemm.h k_split, what the attention output and
  * second FFN projections have): the whole product still matches the naive one; its lower
  * part (with the bias) plus its upper part equals it bit for bit, in fp32, half and int8
- * panels, for a block of rows and for tiles that reuse a converted panel (300 rows); a
- * part over panels [p0, p1) writes those columns only. */
+ * panels, for blocks of 1-6 rows, of 7-12 rows by 32 columns (a last panel of 36 columns
+ * leaves a half of 4), 13 = 7 + 6 and 25 = 9 + 8 + 8 rows, and 300 rows (tiles; int8
+ * reuses a converted panel); a part over panels [p0, p1) writes those columns only; and
+ * every row is the same bits as when it is computed alone (batching changes nothing). */
 TEST(kernel_linear_split_k_parts_sum_to_whole) {
     if (!gemm_packed_enabled()) return;
-    int shapes[][3] = {{3, 128, 256}, {7, 1024, 256}, {16, 256, 200}, {300, 130, 96}};
+    int shapes[][3] = {{3, 128, 256}, {7, 1024, 256}, {9, 256, 100}, {12, 64, 64},
+                       {13, 96, 160}, {16, 256, 200}, {25, 130, 70}, {300, 130, 96}};
     unsigned s = 11;
     for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
         const int n = shapes[k][0], in = shapes[k][1], out = shapes[k][2], panels = (out + 63) / 64;
@@ -263,6 +266,9 @@ TEST(kernel_linear_split_k_parts_sum_to_whole) {
             CHECK_MSG(same, "%s: lower + upper part != whole", what);
             linear_forward_part(lo, x, &lw, n, 0, panels, ACT_NONE, GEMM_K_ALL);
             CHECK(memcmp(lo, whole, sizeof(float) * n * out) == 0);
+            for (int t = 0; t < n; t++) linear_forward_part(lo + (size_t)t * out, x + (size_t)t * in, &lw, 1, 0, panels,
+                                                            ACT_NONE, GEMM_K_ALL);
+            CHECK_MSG(memcmp(lo, whole, sizeof(float) * n * out) == 0, "%s: a row alone differs", what);
         }
         free(x), free(w), free(b), free(want), free(whole), free(lo), free(hi), free(scale), free(packed), free(p16);
         free(p8);
