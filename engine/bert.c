@@ -255,17 +255,19 @@ static int pair_ok(const bert_model *m, int l, int T) {
 }
 
 /* Layer l (attention and feed-forward blocks) on the two threads of the enclosing region,
- * with two barriers where layer_team has four to six, for the few-token layers of a pruned
- * pass at batch 1, where a barrier and the two threads' skew at it cost as much as an op.
- * Thread i takes half i of the heads: their Q, K and V columns (whole panels), their
- * attention, and the attention output projection over their context columns, k in half i
- * (gemm.h k_split: the layer's other paths sum the same two halves, so the sum of the two
- * threads' parts is their product bit for bit).  Barrier; both threads form LN1 of all T
- * rows, each into a buffer of its own; thread i computes half i of the FFN's inner columns
- * and the second projection over exactly those (its k half).  Barrier; the master forms
- * LN2 into c->x and, with score_next, the next layer's scores of every row.  The caller
- * must hold the other thread at a barrier before anything reads c->x again.  Same bytes as
- * layer_team. */
+ * with two barriers inside where layer_team has four to six, for the few-token layers of
+ * a pruned pass at batch 1, where a barrier and the two threads' skew at it cost as much
+ * as an op.  Thread i takes half i of the heads: their Q, K and V columns (whole panels),
+ * their attention, and the attention output projection over their context columns, k in
+ * half i (gemm.h k_split: the layer's other paths sum the same two halves, so the sum of
+ * the two threads' parts is their product bit for bit).  Barrier; both threads form LN1 of
+ * all T rows, each into a buffer of its own; thread i computes half i of the FFN's inner
+ * columns and the second projection over exactly those (its k half).  Barrier; each
+ * thread forms LN2 of its share of the rows into c->x and, with score_next, their scores
+ * for the next layer; the caller's barrier ends the layer, as it ends layer_team's.  (The
+ * master forming every row alone while the other thread waited was 0.5-1 point of
+ * wall/FLOPs slower at SST-2's kept point in five alternating runs, the same at
+ * HateXplain's.)  Same bytes as layer_team. */
 static void layer_pair(bert_ctx *c, const bert_model *m, const bert_run_opts *o, int l, int T, int score_next,
                        adp_barrier *bar) {
     const bert_config *cfg = &m->cfg;
@@ -289,11 +291,11 @@ static void layer_pair(bert_ctx *c, const bert_model *m, const bert_run_opts *o,
     linear_forward_part(c->ffn, h, &lin->ffn1, T, id * ip, (id + 1) * ip, ACT_GELU, GEMM_K_ALL);
     linear_forward_part(id ? f_part : f_low, c->ffn, &lin->ffn2, T, 0, 2 * hp, ACT_NONE, part);
     adp_team_sync(bar);
-    if (id == 0) {
-        for (size_t i = 0; i < (size_t)T * H; i++) f_low[i] += f_part[i];
-        residual_layernorm_forward_serial(c->x, f_low, h, w->ln2_g, w->ln2_b, T, H, cfg->ln_eps);
-        if (score_next) o->prune->score_rows(o->prune, l + 1, c->x, H, 0, T, c->scores);
-    }
+    const int r0 = id ? (T + 1) / 2 : 0, r1 = id ? T : (T + 1) / 2; /* as score_share splits rows */
+    float *xr = c->x + (size_t)r0 * H;
+    for (size_t i = (size_t)r0 * H; i < (size_t)r1 * H; i++) c->x[i] = f_low[i] + f_part[i];
+    residual_layernorm_forward_serial(xr, xr, h + (size_t)r0 * H, w->ln2_g, w->ln2_b, r1 - r0, H, cfg->ln_eps);
+    if (score_next && r1 > r0) o->prune->score_rows(o->prune, l + 1, c->x, H, r0, r1, c->scores);
 }
 
 /* Can the whole pass run as one parallel region (forward_one_region)?  Every layer as a
@@ -332,9 +334,8 @@ static int forward_one_region(bert_ctx *c, const bert_model *m, const bert_batch
         embedding_forward_team(c->x, b->ids, c->pos, b->types, m->w.word_emb, m->w.pos_emb, m->w.type_emb, T0, H);
         layernorm_forward_team(c->x, c->x, m->w.emb_ln_g, m->w.emb_ln_b, T0, H, cfg->ln_eps);
         if (score_in_team(o, 0)) score_share(o->prune, 0, c->x, H, T0, c->scores);
-        int paired = 0; /* the previous layer ran as layer_pair: its output is the master's */
         for (int l = 0; l < L; l++) {
-            if (!paired) adp_team_sync(bar); /* every thread's rows (and scores) of the previous op */
+            adp_team_sync(bar); /* every thread's rows (and scores) of the previous op */
             const int act = o->prune && o->prune->wants(o->prune, l, PRUNE_AT_INPUT) != PRUNE_SKIP;
 #pragma omp master
             {
@@ -342,13 +343,12 @@ static int forward_one_region(bert_ctx *c, const bert_model *m, const bert_batch
                 rc = layer_enter(c, m, o, l, b);
                 for (int s = 0; s < n_seq; s++) c->ffn_tokens[s * L + l] = c->off[s + 1] - c->off[s];
             }
-            if (act || paired) {
-                adp_team_sync(bar); /* the kept rows, moved (or written) by the master */
+            if (act) {
+                adp_team_sync(bar); /* the kept rows, moved by the master */
                 if (rc != ADP_OK) break;
             }
             const int T = c->off[n_seq], score_next = l + 1 < L && score_in_team(o, l + 1);
-            paired = pair_ok(m, l, T);
-            if (paired) layer_pair(c, m, o, l, T, score_next, bar);
+            if (pair_ok(m, l, T)) layer_pair(c, m, o, l, T, score_next, bar);
             else layer_team(c, m, o, l, T, NULL, 1, score_next, bar);
         }
     }
