@@ -151,9 +151,10 @@ void gemm_pack8(int8_t *dst, float *dst_scale, const float *w, const float *scal
  * 32-wide predictor, or a half panel of gemm_tile_wide, panel and bias and qs then
  * pointing at its first column) is how many 16-column vectors of the panel row are used:
  * the zero padding past 32 columns is then neither loaded nor multiplied.  Either way
- * each output element is the same chain of FMAs.  x[r] point at the input rows.  bias may be NULL.  stream: the first pass over
- * this panel, which prefetches ahead (past the panel's end that is the next panel, which
- * is where the thread goes next; prefetches never fault).  FMT_F16 / FMT_I8: the panel
+ * each output element is the same chain of FMAs.  x[r] point at the input rows.  bias may
+ * be NULL.  stream: the first pass over this panel, which prefetches ahead (past the
+ * panel's end that is the next panel, which is where the thread goes next; prefetches
+ * never fault).  FMT_F16 / FMT_I8: the panel
  * holds halves (a row is 128 bytes) or int8 with column scales qs (64 bytes), converted as
  * loaded; conv, if not NULL, receives the converted panel (in x 64 floats) for the tile's
  * later blocks.  add: Y += the block's sums (the second k range of a split product). */
@@ -191,7 +192,8 @@ kernel_rx64(float *y, int ldy, const float *const x[12], const void *panel, cons
             w0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)w))), s0);
             w1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)(w + 16)))), s1);
             if (V > 2) {
-                const __m128i q2 = _mm_load_si128((const __m128i *)(w + 32)), q3 = _mm_load_si128((const __m128i *)(w + 48));
+                const __m128i q2 = _mm_load_si128((const __m128i *)(w + 32));
+                const __m128i q3 = _mm_load_si128((const __m128i *)(w + 48));
                 w2 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q2)), s2);
                 w3 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q3)), s3);
             }
@@ -292,7 +294,7 @@ KERNEL(4)
 KERNEL(5)
 KERNEL(6)
 #undef KERNEL
-/* 7 to 12 rows by 32 columns (half a panel a call, wide_tile) */
+/* 6 to 12 rows by 32 columns (half a panel a call, gemm_tile_wide) */
 #define KERNEL_WIDE(R)                                                                                         \
     KERNEL_ONE(kernel_##R##x32w, R, 2, FMT_F32)                                                                \
     KERNEL_ONE(kernel_##R##x32h, R, 2, FMT_F16)                                                                \
