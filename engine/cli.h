@@ -26,12 +26,13 @@ int cmd_results(int argc, char **argv);  /* experiments/cmd_results.c */
  * return 0. */
 int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out);
 int cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out);
-/* --weights f32|f16|i8 (model.h bert_model_use_weights): *fmt = FMT_F32, FMT_F16 or
- * FMT_I8; else print and return 0. */
+/* --weights f32|f16|bf16|i8 (model.h bert_model_use_weights): *fmt = FMT_F32, FMT_F16,
+ * FMT_BF16 or FMT_I8; else print and return 0. */
 int cli_parse_weights(const char *cmd, const char *s, int *fmt);
 #define CLI_WEIGHTS_HELP                                                                       \
-    "  --weights W     f32 (default), f16 or i8: the encoder's projections and pooler rounded\n" \
-    "                  to IEEE half (half the bytes), or quantized to int8 with one scale per\n" \
-    "                  output row (a quarter), and streamed as such; sums stay fp32\n"
+    "  --weights W     f32 (default), f16, bf16 or i8: the encoder's projections and pooler\n" \
+    "                  rounded to IEEE half or to bfloat16 (half the bytes), or quantized to\n" \
+    "                  int8 with one scale per output row (a quarter), and streamed as such;\n" \
+    "                  sums stay fp32\n"
 
 #endif

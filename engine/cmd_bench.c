@@ -13,7 +13,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: adapler bench [--layers L] [--hidden H] [--heads A] [--inter I] [--batch B] [--seq N]\n"
             "                     [--threads T] [--min-time S] [--schedule l:f,...] [--point input|attention]\n"
-            "                     [--weights f32|f16|i8] [--json]\n\n"
+            "                     [--weights f32|f16|bf16|i8] [--json]\n\n"
             "Time the forward pass of a random BERT of the given shape on B sequences of N tokens\n"
             "(random ids, packed, no padding).  Defaults: BERT-base (L12 H768 A12 I3072), B=8, N=128.\n"
             "Prints the median over repeats of at least --min-time seconds (default 2).\n\n"
@@ -29,8 +29,8 @@ static void usage(FILE *f) {
             "  --lengths FILE      instead of B x N, run every sequence whose length is listed in\n"
             "                      FILE (whitespace-separated), in order, in packed batches of B\n"
             "                      (a real length distribution: no padding is ever computed)\n"
-            "  --weights W         f32 (default), f16 or i8: the projections and pooler in IEEE\n"
-            "                      half or int8 (model.h bert_model_use_weights)\n"
+            "  --weights W         f32 (default), f16, bf16 or i8: the projections and pooler in\n"
+            "                      IEEE half, bfloat16 or int8 (model.h bert_model_use_weights)\n"
             "  --json              one JSON object: tokens_per_s, gflops_per_s, ms_median, ...\n");
 }
 

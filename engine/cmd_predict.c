@@ -12,7 +12,7 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: adapler predict --model DIR [--batch N] [--threads N] [--max-len N] [--no-lower]\n"
-            "                       [--weights f32|f16|i8]\n\n"
+            "                       [--weights f32|f16|bf16|i8]\n\n"
             "Run a sequence classifier (Hugging Face layout: config.json, model.safetensors) on\n"
             "JSONL read from stdin, one object per line, either token ids\n"
             "  {\"input_ids\": [2, 1037, ...], \"token_type_ids\": [0, 0, ...]}   (token_type_ids optional)\n"
@@ -27,9 +27,10 @@ static void usage(FILE *f) {
             "  --threads N   OpenMP/OpenBLAS threads (default: $OMP_NUM_THREADS, else all cores)\n"
             "  --max-len N   truncate text input to N pieces (default: the model's positions)\n"
             "  --no-lower    keep case (for cased vocabularies; ours are uncased)\n"
-            "  --weights W   f32 (default), f16 or i8: the encoder's projections and pooler rounded\n"
-            "                to IEEE half (half the bytes) or quantized to int8 with one scale per\n"
-            "                output row (a quarter), and streamed as such; sums stay fp32\n\n"
+            "  --weights W   f32 (default), f16, bf16 or i8: the encoder's projections and pooler\n"
+            "                rounded to IEEE half or bfloat16 (half the bytes) or quantized to int8\n"
+            "                with one scale per output row (a quarter), and streamed as such; sums\n"
+            "                stay fp32\n\n"
             "With a pruning method (--method NAME and its knob, below) each output line also holds\n"
             "\"layer_positions\": for every layer, the original positions of the tokens entering it.\n\n%s",
             METHOD_OPTS_HELP);

@@ -17,9 +17,12 @@
  * batch 1 took 6-12% less time; past about 16 rows no change within this host's noise).
  *
  * Half panels (gemm.h, `--weights f16`) have the same layout with 2-byte elements: a panel
- * row is 128 bytes, converted to four fp32 vectors as it is loaded.  Int8 panels
- * (`--weights i8`) have 1-byte elements, a row being one 64-byte line, each vector
- * sign-extended, converted and multiplied by its columns' scales as it is loaded. */
+ * row is 128 bytes, converted to four fp32 vectors as it is loaded.  Bfloat16 panels
+ * (`--weights bf16`) have 2-byte elements too, each 32-column group of a row stored as
+ * column pairs (i and 16 + i in one 32-bit word: gemm_pack_bf16), so that a shift and an
+ * AND make two fp32 vectors of one 64-byte line.  Int8 panels (`--weights i8`) have
+ * 1-byte elements, a row being one 64-byte line, each vector sign-extended, converted and
+ * multiplied by its columns' scales as it is loaded. */
 #include "gemm.h"
 
 #include <cblas.h>
@@ -98,6 +101,38 @@ F16_TARGET void gemm_pack16(uint16_t *dst, const float *w, int out, int in) {
                 int o = p * GEMM_PANEL + j;
                 _Float16 h = (_Float16)(o < out ? w[(size_t)o * in + k] : 0.0f);
                 memcpy(&row[j], &h, sizeof h);
+            }
+        }
+}
+
+size_t gemm_round_bf16(float *w, size_t n) {
+    size_t overflow = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &w[i], sizeof u);
+        if (isnan(w[i])) continue;
+        u = (u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u; /* to nearest, ties to even */
+        float r;
+        memcpy(&r, &u, sizeof r);
+        overflow += isinf(r) && !isinf(w[i]);
+        w[i] = r;
+    }
+    return overflow;
+}
+
+void gemm_pack_bf16(uint16_t *dst, const float *w, int out, int in) {
+    int panels = (out + GEMM_PANEL - 1) / GEMM_PANEL;
+#pragma omp parallel for schedule(static)
+    for (int p = 0; p < panels; p++)
+        for (int k = 0; k < in; k++) {
+            uint16_t *row = dst + ((size_t)p * in + k) * GEMM_PANEL;
+            for (int j = 0; j < GEMM_PANEL; j++) {
+                int o = p * GEMM_PANEL + j, c = j % 32;
+                float f = o < out ? w[(size_t)o * in + k] : 0.0f;
+                uint32_t u;
+                memcpy(&u, &f, sizeof u);
+                /* column c of its group: the low half of word c, or the high half of word c - 16 */
+                row[j - c + (c < 16 ? 2 * c : 2 * (c - 16) + 1)] = (uint16_t)(u >> 16);
             }
         }
 }
@@ -209,6 +244,20 @@ kernel_rx64(float *y, int ldy, const float *const x[12], const void *panel, cons
                 w2 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(w + 32)));
                 w3 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(w + 48)));
             }
+        } else if (FMT == FMT_BF16) { /* column pairs (gemm_pack_bf16): a shift and an AND a line */
+            const uint16_t *w = (const uint16_t *)panel + (size_t)k * GEMM_PANEL;
+            if (stream) {
+                const char *ahead = (const char *)(w + 2 * GEMM_PREFETCH * GEMM_PANEL); /* 8 KB */
+                _mm_prefetch(ahead, _MM_HINT_T0), _mm_prefetch(ahead + 64, _MM_HINT_T0);
+            }
+            const __m512i high = _mm512_set1_epi32((int)0xFFFF0000u), l0 = _mm512_load_si512((const void *)w);
+            w0 = _mm512_castsi512_ps(_mm512_slli_epi32(l0, 16));
+            w1 = _mm512_castsi512_ps(_mm512_and_si512(l0, high));
+            if (V > 2) {
+                const __m512i l1 = _mm512_load_si512((const void *)(w + 32));
+                w2 = _mm512_castsi512_ps(_mm512_slli_epi32(l1, 16));
+                w3 = _mm512_castsi512_ps(_mm512_and_si512(l1, high));
+            }
         } else {
             const float *w = (const float *)panel + (size_t)k * GEMM_PANEL;
             if (stream) {
@@ -286,7 +335,8 @@ kernel_rx64(float *y, int ldy, const float *const x[12], const void *panel, cons
     KERNEL_ONE(kernel_##R##x64, R, 4, FMT_F32)                                                                 \
     KERNEL_ONE(kernel_##R##x32, R, 2, FMT_F32)                                                                 \
     KERNEL_ONE(kernel_##R##x64h, R, 4, FMT_F16)                                                                \
-    KERNEL_ONE(kernel_##R##x64q, R, 4, FMT_I8)
+    KERNEL_ONE(kernel_##R##x64q, R, 4, FMT_I8)                                                                 \
+    KERNEL_ONE(kernel_##R##x64b, R, 4, FMT_BF16)
 KERNEL(1)
 KERNEL(2)
 KERNEL(3)
@@ -298,7 +348,8 @@ KERNEL(6)
 #define KERNEL_WIDE(R)                                                                                         \
     KERNEL_ONE(kernel_##R##x32w, R, 2, FMT_F32)                                                                \
     KERNEL_ONE(kernel_##R##x32h, R, 2, FMT_F16)                                                                \
-    KERNEL_ONE(kernel_##R##x32q, R, 2, FMT_I8)
+    KERNEL_ONE(kernel_##R##x32q, R, 2, FMT_I8)                                                                 \
+    KERNEL_ONE(kernel_##R##x32b, R, 2, FMT_BF16)
 KERNEL_WIDE(6)
 KERNEL_WIDE(7)
 KERNEL_WIDE(8)
@@ -317,11 +368,15 @@ static const kernel_fn KERNELS16[7] = {NULL,         kernel_1x64h, kernel_2x64h,
                                        kernel_4x64h, kernel_5x64h, kernel_6x64h};
 static const kernel_fn KERNELS8[7] = {NULL,         kernel_1x64q, kernel_2x64q, kernel_3x64q,
                                       kernel_4x64q, kernel_5x64q, kernel_6x64q};
-static const kernel_fn WIDE6[3] = {[FMT_F32] = kernel_6x32w, [FMT_F16] = kernel_6x32h, [FMT_I8] = kernel_6x32q};
-static const kernel_fn WIDE[3][13] = {
+static const kernel_fn KERNELSB[7] = {NULL,         kernel_1x64b, kernel_2x64b, kernel_3x64b,
+                                      kernel_4x64b, kernel_5x64b, kernel_6x64b};
+static const kernel_fn WIDE6[4] = {[FMT_F32] = kernel_6x32w, [FMT_F16] = kernel_6x32h, [FMT_I8] = kernel_6x32q,
+                                   [FMT_BF16] = kernel_6x32b};
+static const kernel_fn WIDE[4][13] = {
     [FMT_F32] = {[7] = kernel_7x32w, kernel_8x32w, kernel_9x32w, kernel_10x32w, kernel_11x32w, kernel_12x32w},
     [FMT_F16] = {[7] = kernel_7x32h, kernel_8x32h, kernel_9x32h, kernel_10x32h, kernel_11x32h, kernel_12x32h},
     [FMT_I8] = {[7] = kernel_7x32q, kernel_8x32q, kernel_9x32q, kernel_10x32q, kernel_11x32q, kernel_12x32q},
+    [FMT_BF16] = {[7] = kernel_7x32b, kernel_8x32b, kernel_9x32b, kernel_10x32b, kernel_11x32b, kernel_12x32b},
 };
 
 /* This thread's buffer for one converted int8 panel (in x 64 floats), grown on demand and
@@ -383,7 +438,8 @@ static void k_ranges(const linear_w *lw, int part, int *k0, int *k1, int *k2) {
 static void gemm_tile_wide(float *out, const float *inp, const linear_w *lw, int t0, int n, int p, linear_act act,
                            int part) {
     const int in = lw->in, od = lw->out, width = ADP_MIN(GEMM_PANEL, od - p * GEMM_PANEL);
-    const int fmt = lw->packed8 ? FMT_I8 : lw->packed16 ? FMT_F16 : FMT_F32, nb = (n + WIDE_ROWS - 1) / WIDE_ROWS;
+    const int fmt = lw->packed8 ? FMT_I8 : lw->packed16 ? (lw->bf16 ? FMT_BF16 : FMT_F16) : FMT_F32;
+    const int nb = (n + WIDE_ROWS - 1) / WIDE_ROWS;
     const float *bias = lw->b && part != GEMM_K_HIGH ? lw->b + (size_t)p * GEMM_PANEL : NULL;
     const float *qs = lw->packed8 ? lw->scale8 + (size_t)p * GEMM_PANEL : NULL;
     int kr[3];
@@ -427,7 +483,10 @@ static void gemm_tile(float *out, const float *inp, const linear_w *lw, int t0, 
     const float *bias = lw->b && part != GEMM_K_HIGH ? lw->b + (size_t)p * GEMM_PANEL : NULL;
     const float *qs = lw->packed8 ? lw->scale8 + (size_t)p * GEMM_PANEL : NULL;
     const int width = ADP_MIN(GEMM_PANEL, od - p * GEMM_PANEL);
-    const kernel_fn *kernels = lw->packed8 ? KERNELS8 : lw->packed16 ? KERNELS16 : width <= 32 ? KERNELS32 : KERNELS;
+    const kernel_fn *kernels = lw->packed8    ? KERNELS8
+                               : lw->packed16 ? (lw->bf16 ? KERNELSB : KERNELS16)
+                               : width <= 32  ? KERNELS32
+                                              : KERNELS;
     float *conv = lw->packed8 && n > 6 ? conv_scratch(in) : NULL;
     int k1, k2, k0;
     k_ranges(lw, part, &k0, &k1, &k2);

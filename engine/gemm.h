@@ -19,7 +19,7 @@
 #define GEMM_PANEL 64 /* output columns per packed panel */
 
 /* How the projections' weights are held for inference (`--weights`). */
-enum { FMT_F32 = 0, FMT_F16 = 1, FMT_I8 = 2 };
+enum { FMT_F32 = 0, FMT_F16 = 1, FMT_I8 = 2, FMT_BF16 = 3 };
 
 /* A linear layer: weight (out, in) in Hugging Face layout, optional bias (out), and its
  * packed panels (NULL until gemm_pack). */
@@ -27,8 +27,10 @@ typedef struct {
     const float *w;           /* (out, in) */
     const float *b;           /* (out) or NULL */
     float *packed;            /* (ceil(out / 64), in, 64), zero-padded; not owned */
-    const uint16_t *packed16; /* the same panels in IEEE half precision (gemm_pack16), used
-                                 instead of packed when not NULL; not owned */
+    const uint16_t *packed16; /* the same panels in IEEE half precision (gemm_pack16), or in
+                                 bfloat16 when bf16 is set (gemm_pack_bf16), used instead of
+                                 packed when not NULL; not owned */
+    int bf16;
     const int8_t *packed8;    /* or in int8 (gemm_pack8), used instead of both when not NULL, */
     const float *scale8;      /* with one scale per output column (ceil(out / 64) * 64); not owned */
     int in, out;
@@ -61,6 +63,21 @@ size_t gemm_round_f16(float *w, size_t n);
 /* Pack w (out, in) into dst (gemm_packed_size halves) as half precision; w should hold
  * half values already (gemm_round_f16) so that both layouts hold the same numbers. */
 void gemm_pack16(uint16_t *dst, const float *w, int out, int in);
+
+/* Bfloat16 weights ("--weights bf16"): the same bytes as half ones, with fp32's exponent
+ * and 8 significant bits (half: 11).  Each 32-column group of a panel row holds columns i
+ * and 16 + i in one 32-bit word, so the kernel makes fp32 vectors of them with one shift
+ * and one AND a 64-byte line, where half weights take a conversion per 16: on a layer of
+ * 1-6 tokens, bound by the conversions, that made SST-2's AdapLeR kept point 2% faster at
+ * batch 1 (README).  As with half weights, a product with bf16 panels equals, bit for bit,
+ * the product with fp32 panels of the weights rounded to bfloat16 (gemm_round_bf16). */
+/* w[0..n) = w rounded to the nearest bfloat16 (ties to even), kept as float.  Finite
+ * values that round beyond the largest bfloat16 become infinite.  Returns the count of
+ * those. */
+size_t gemm_round_bf16(float *w, size_t n);
+/* Pack w (out, in), already rounded (gemm_round_bf16), into dst (gemm_packed_size
+ * uint16_t) as bfloat16 column pairs. */
+void gemm_pack_bf16(uint16_t *dst, const float *w, int out, int in);
 
 /* Int8 weights ("--weights i8"): a quarter of fp32's bytes.  Each output row o of W gets
  * a scale s_o = max_k |W[o][k]| / 127 and W[o][k] = q * s_o with q = round(W[o][k] / s_o)

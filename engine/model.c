@@ -153,12 +153,15 @@ void bert_model_unpack(bert_model *m) {
     m->packed = NULL, m->packed16 = NULL, m->packed8 = NULL, m->scale8 = NULL;
     linear_w **ls = mallocCheck(sizeof(linear_w *) * (size_t)(4 * m->cfg.layers + 2));
     int n = model_linears(m, ls);
-    for (int k = 0; k < n; k++) ls[k]->packed = NULL, ls[k]->packed16 = NULL, ls[k]->packed8 = NULL, ls[k]->scale8 = NULL;
+    for (int k = 0; k < n; k++)
+        ls[k]->packed = NULL, ls[k]->packed16 = NULL, ls[k]->bf16 = 0, ls[k]->packed8 = NULL, ls[k]->scale8 = NULL;
     free(ls);
 }
 
-/* With half or int8 weights every linear but the last (the classifier) is converted. */
-static int linear_is_f16(const bert_model *m, int k, int n) { return m->weights == FMT_F16 && k < n - 1; }
+/* With half, bfloat16 or int8 weights every linear but the last (the classifier) is converted. */
+static int linear_is_f16(const bert_model *m, int k, int n) {
+    return (m->weights == FMT_F16 || m->weights == FMT_BF16) && k < n - 1;
+}
 static int linear_is_i8(const bert_model *m, int k, int n) { return m->weights == FMT_I8 && k < n - 1; }
 
 /* The k-th weight bert_model_use_f16 rounds and bert_model_use_i8 quantizes (k < 4 L + 1: four per layer, then the
@@ -199,6 +202,29 @@ int bert_model_use_f16(bert_model *m) {
     return ADP_OK;
 }
 
+int bert_model_use_bf16(bert_model *m) {
+    if (m->weights != FMT_F32) return adp_seterr("--weights bf16: the model's weights are already converted");
+    const int n = 4 * m->cfg.layers + 1;
+    char name[96];
+    size_t count;
+    for (int k = 0; k < n; k++) { /* check every weight before changing any */
+        const float *w = converted_weight(m, k, &count, name, sizeof name);
+        size_t bad = 0;
+        for (size_t i = 0; i < count; i++) bad += !isfinite(w[i]) || fabsf(w[i]) >= 0x1.ffp127f; /* rounds to inf */
+        if (bad)
+            return adp_seterr("--weights bf16: %zu weights of %s are not finite or beyond the bfloat16 range", bad,
+                              name);
+    }
+    for (int k = 0; k < n; k++) {
+        float *w = converted_weight(m, k, &count, name, sizeof name);
+        gemm_round_bf16(w, count);
+    }
+    m->weights = FMT_BF16;
+    bert_model_unpack(m);
+    bert_model_pack(m);
+    return ADP_OK;
+}
+
 int bert_model_use_i8(bert_model *m) {
     if (m->weights != FMT_F32) return adp_seterr("--weights i8: the model's weights are already converted");
     const int n = 4 * m->cfg.layers + 1;
@@ -228,10 +254,15 @@ int bert_model_use_i8(bert_model *m) {
 }
 
 int bert_model_use_weights(bert_model *m, int fmt) {
-    return fmt == FMT_F16 ? bert_model_use_f16(m) : fmt == FMT_I8 ? bert_model_use_i8(m) : ADP_OK;
+    return fmt == FMT_F16    ? bert_model_use_f16(m)
+           : fmt == FMT_BF16 ? bert_model_use_bf16(m)
+           : fmt == FMT_I8   ? bert_model_use_i8(m)
+                             : ADP_OK;
 }
 
-const char *weights_fmt_name(int fmt) { return fmt == FMT_F16 ? "f16" : fmt == FMT_I8 ? "i8" : "f32"; }
+const char *weights_fmt_name(int fmt) {
+    return fmt == FMT_F16 ? "f16" : fmt == FMT_BF16 ? "bf16" : fmt == FMT_I8 ? "i8" : "f32";
+}
 
 void bert_model_pack(bert_model *m) {
     if (!gemm_packed_enabled()) {
@@ -257,15 +288,16 @@ void bert_model_pack(bert_model *m) {
         size_t size = gemm_packed_size(ls[k]->out, ls[k]->in);
         if (linear_is_i8(m, k, n)) {
             gemm_pack8(p8, ps, ls[k]->w, rs, ls[k]->out, ls[k]->in);
-            ls[k]->packed8 = p8, ls[k]->scale8 = ps, ls[k]->packed = NULL, ls[k]->packed16 = NULL;
+            ls[k]->packed8 = p8, ls[k]->scale8 = ps, ls[k]->packed = NULL, ls[k]->packed16 = NULL, ls[k]->bf16 = 0;
             p8 += size, ps += size / (size_t)ls[k]->in, rs += ls[k]->out;
         } else if (linear_is_f16(m, k, n)) {
-            gemm_pack16(p16, ls[k]->w, ls[k]->out, ls[k]->in);
-            ls[k]->packed16 = p16, ls[k]->packed = NULL;
+            if (m->weights == FMT_BF16) gemm_pack_bf16(p16, ls[k]->w, ls[k]->out, ls[k]->in);
+            else gemm_pack16(p16, ls[k]->w, ls[k]->out, ls[k]->in);
+            ls[k]->packed16 = p16, ls[k]->bf16 = m->weights == FMT_BF16, ls[k]->packed = NULL;
             p16 += size;
         } else {
             gemm_pack(p, ls[k]->w, ls[k]->out, ls[k]->in);
-            ls[k]->packed = p, ls[k]->packed16 = NULL;
+            ls[k]->packed = p, ls[k]->packed16 = NULL, ls[k]->bf16 = 0;
             p += size;
         }
     }

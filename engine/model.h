@@ -70,7 +70,7 @@ typedef struct {
     int8_t *packed8;     /* with int8 weights: their int8 panels, */
     float *scale8;       /* the panels' column scales, */
     float *row_scale;    /* and each quantized linear's row scales, in layer order, pooler last */
-    int weights;         /* FMT_F32, or FMT_F16 / FMT_I8 after bert_model_use_f16 / _i8 */
+    int weights;         /* FMT_F32, or FMT_F16 / FMT_BF16 / FMT_I8 after bert_model_use_f16 / _bf16 / _i8 */
     char *vocab_path;    /* DIR/vocab.txt if present, else NULL */
 } bert_model;
 
@@ -90,13 +90,19 @@ void bert_model_unpack(bert_model *m);
  * kernel the rounding still applies (same results, no speed-up).  Fails, naming the
  * tensor, if a weight is beyond the half range (65504). */
 int bert_model_use_f16(bert_model *m);
+/* Bfloat16 weights (`--weights bf16`, gemm.h gemm_round_bf16): the same, rounded to
+ * bfloat16 (fp32's range, 8 significant bits) and packed as column pairs, which the kernel
+ * converts with a shift and an AND.  Fails, naming the tensor, on a weight that is not
+ * finite or beyond the bfloat16 range, before changing any. */
+int bert_model_use_bf16(bert_model *m);
 /* Int8 weights (`--weights i8`, gemm.h gemm_quant_i8): the same projections and pooler
  * quantized per output row (symmetric, scale max |w| / 127) in place, and packed as int8
  * panels with their scales: a quarter of fp32's bytes.  Results equal those of the fp32
  * model holding the quantized weights.  Fails, naming the tensor, on a non-finite weight,
  * before changing any. */
 int bert_model_use_i8(bert_model *m);
-/* fmt FMT_F32 (nothing to do), FMT_F16 or FMT_I8; and the name of each (f32, f16, i8). */
+/* fmt FMT_F32 (nothing to do), FMT_F16, FMT_BF16 or FMT_I8; and the name of each (f32,
+ * f16, bf16, i8). */
 int bert_model_use_weights(bert_model *m, int fmt);
 const char *weights_fmt_name(int fmt);
 /* Initialise as transformers does: N(0, initializer_range) weights, zero biases, LayerNorm

@@ -162,12 +162,16 @@ static int apply_setting(settings *s, sweep_run *run, const char *file, int line
         long *vals = mallocCheck(sizeof(long) * (size_t)(np ? np : 1));
         int rc = 1;
         for (int i = 0; i < np && rc == 1; i++) {
-            vals[i] = !strcmp(parts[i], "f32") ? FMT_F32 : !strcmp(parts[i], "f16") ? FMT_F16 : !strcmp(parts[i], "i8") ? FMT_I8 : -1;
-            if (vals[i] < 0) rc = perr(file, line, "weights: expected f32, f16 or i8, got '%s'", parts[i]);
+            vals[i] = !strcmp(parts[i], "f32")    ? FMT_F32
+                      : !strcmp(parts[i], "f16")  ? FMT_F16
+                      : !strcmp(parts[i], "bf16") ? FMT_BF16
+                      : !strcmp(parts[i], "i8")   ? FMT_I8
+                                                  : -1;
+            if (vals[i] < 0) rc = perr(file, line, "weights: expected f32, f16, bf16 or i8, got '%s'", parts[i]);
             for (int j = 0; j < i && rc == 1; j++)
                 if (vals[j] == vals[i]) rc = perr(file, line, "weights: '%s' listed twice", parts[i]);
         }
-        if (rc == 1 && np == 0) rc = perr(file, line, "weights: expected f32, f16 or i8, got ''");
+        if (rc == 1 && np == 0) rc = perr(file, line, "weights: expected f32, f16, bf16 or i8, got ''");
         free_strs(parts, np);
         if (rc != 1) {
             free(vals);
@@ -1004,7 +1008,7 @@ void sweep_plan_keys(sweep_plan *p, const sweep_file *sf, const char *code_versi
             sb_printf(&k, "method=%s;options=%s;seed=%ld;batch=%ld;max_len=%ld;", sf->runs[c->run].method,
                       c->method_options, c->seed, c->batch, c->max_len);
             if (c->weights != FMT_F32) /* f32 cells keep the keys they had before weights existed */
-                sb_puts(&k, c->weights == FMT_F16 ? "weights=f16;" : "weights=i8;");
+                sb_printf(&k, "weights=%s;", weights_fmt_name(c->weights));
             if (c->repeats > 0)
                 sb_printf(&k, "repeats=%ld;threads=%ld;timing=%s;", c->repeats, c->threads,
                           c->timing == TIMING_SHARED ? "shared" : "exclusive");

@@ -30,7 +30,7 @@
  *   seeds    list of seeds: eval's --method-seed and the models' {seed}   (default 1)
  *   batch    list of batch sizes                (default 32)
  *   max_len  list of truncation lengths, 0 = eval's default (default 0)
- *   weights  list of f32, f16, i8: eval's --weights (default f32)
+ *   weights  list of f32, f16, bf16, i8: eval's --weights (default f32)
  *   repeats  wall-clock repeats; 0 = not timed  (default 0)
  *   threads  threads of a timed cell; 0 = all cores (default 0)
  *   timing   exclusive (timed cells run alone) | shared (beside other jobs, each with its
@@ -65,7 +65,7 @@ typedef struct {
     char *name, *match, *model, *method, *split;
     char **datasets;
     int n_datasets;
-    long *seeds, *batches, *max_lens, *weights; /* weights: FMT_F32, FMT_F16, FMT_I8 (gemm.h) */
+    long *seeds, *batches, *max_lens, *weights; /* weights: FMT_F32, FMT_F16, FMT_BF16, FMT_I8 (gemm.h) */
     int n_seeds, n_batches, n_max_lens, n_weights;
     long repeats, threads;
     int timing;
@@ -125,7 +125,7 @@ typedef struct {
     char *split;
     long seed, batch, max_len, repeats, threads;
     int timing;
-    int weights;       /* eval --weights: FMT_F32, FMT_F16 or FMT_I8 */
+    int weights;       /* eval --weights: FMT_F32, FMT_F16, FMT_BF16 or FMT_I8 */
     int model;         /* index into models */
     char *model_vars;  /* "k=v k2=v2" or "" */
     char **m_argv;     /* method options with this cell's value */

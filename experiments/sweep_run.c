@@ -422,7 +422,7 @@ static void report(runner *R, const char *event) {
     R->o->progress(R->o->user, &pr);
 }
 
-/* "dataset model method knob [seed S] [batch B] [max_len M] [f16|i8]", the last four when the
+/* "dataset model method knob [seed S] [batch B] [max_len M] [f16|bf16|i8]", the last four when the
  * run line varies them. */
 static void describe(const runner *R, const sweep_cell *c, char *buf, size_t n) {
     const sweep_run *r = &R->x->sf.runs[c->run];

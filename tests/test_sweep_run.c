@@ -581,6 +581,6 @@ TEST(sweep_weights_setting_runs_f16_and_i8_cells_beside_f32) {
     write_file(both, "sweep w\nrun planted m none weights=f32,f8\n");
     CHECK(test_sh("%s sweep %s --db %s --dry-run", bin(), both, db) != 0);
     CHECK_MSG(strstr(test_sh_output(), "both.sweep:2") &&
-                  strstr(test_sh_output(), "weights: expected f32, f16 or i8, got 'f8'"),
+                  strstr(test_sh_output(), "weights: expected f32, f16, bf16 or i8, got 'f8'"),
               "%s", test_sh_output());
 }

@@ -156,7 +156,7 @@ TEST(f16_on_the_command_line) {
     const char *args[3] = {mdir, mdir, "3"};
     for (int k = 0; k < 3; k++) {
         CHECK(test_sh("%s %s %s --weights f8 < /dev/null", bin(), cmds[k], args[k]) == 2);
-        CHECK_MSG(strstr(test_sh_output(), "--weights: expected f32, f16 or i8, got 'f8'") != NULL, "%s: %s", cmds[k],
+        CHECK_MSG(strstr(test_sh_output(), "--weights: expected f32, f16, bf16 or i8, got 'f8'") != NULL, "%s: %s", cmds[k],
                   test_sh_output());
     }
 }
