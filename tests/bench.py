@@ -253,19 +253,20 @@ def main():
     print("Pruned to a few tokens (small shape, 26 tokens, schedule " + sched + ": 10, 8, 5, 5, 4, 3 per layer,")
     print("as AdapLeR on SST-2 at 4.6x); every layer streams its weights whatever its rows, so batch 1")
     print("is bounded by the one-token pass below.  --weights f16 (the projections in IEEE half:")
-    print("half the bytes, other numerics) lowers that bound, --weights i8 (int8, one scale per output")
+    print("half the bytes, other numerics) lowers that bound, bf16 (bfloat16, as many bytes, cheaper")
+    print("to convert) a little more, --weights i8 (int8, one scale per output")
     print("row: a quarter) lowers it again where the weights come from memory; BERT-base, whose weights")
     print("do, with the same schedule over its first six layers")
     print(f"{'shape':>9}{'weights':>8}{'batch x seq':>12}{'dense ms':>10}{'pruned ms':>11}{'wall speedup':>14}"
           f"{'FLOPs speedup':>15}{'wall/FLOPs':>12}{'target':>8}")
     for name, dims, B in [("small", small, 1), ("small", small, 32), ("BERT-base", base, 1)]:
-        for w in ("f32", "f16", "i8"):
+        for w in ("f32", "f16", "bf16", "i8"):
             c = c_bench(args.adapler, dims, B, 26, T, mt, schedule=sched, extra=["--weights", w])
             r = c["wall_speedup"] / c["flops_speedup"]
             print(f"{name:>9}{w:>8}{f'{B} x 26':>12}{c['ms_median']:>10.3f}{c['pruned_ms_median']:>11.3f}"
                   f"{c['wall_speedup']:>13.3f}x{c['flops_speedup']:>14.3f}x{r:>12.3f}"
                   f" {'0.9 ' + ('ok' if r >= 0.9 else 'MISSED'):>10}")
-    for w in ("f32", "f16", "i8"):
+    for w in ("f32", "f16", "bf16", "i8"):
         one = c_bench(args.adapler, small, 1, 1, T, mt, extra=["--weights", w])
         print(f"  one-token pass, small, batch 1, {w}: {one['ms_median']:.3f} ms, "
               f"{1e3 * one['ms_median'] / small[0]:.1f} us a layer")
