@@ -67,9 +67,9 @@ void gemm_pack16(uint16_t *dst, const float *w, int out, int in);
 /* Bfloat16 weights ("--weights bf16"): the same bytes as half ones, with fp32's exponent
  * and 8 significant bits (half: 11).  Each 32-column group of a panel row holds columns i
  * and 16 + i in one 32-bit word, so the kernel makes fp32 vectors of them with one shift
- * and one AND a 64-byte line, where half weights take a conversion per 16: on a layer of
- * 1-6 tokens, bound by the conversions, that made SST-2's AdapLeR kept point 2% faster at
- * batch 1 (README).  As with half weights, a product with bf16 panels equals, bit for bit,
+ * and one AND a 64-byte line, where half weights take a conversion per 16 (at AdapLeR's
+ * kept points, batch 1, no faster than f16 beyond this host's noise: README).  As with
+ * half weights, a product with bf16 panels equals, bit for bit,
  * the product with fp32 panels of the weights rounded to bfloat16 (gemm_round_bf16). */
 /* w[0..n) = w rounded to the nearest bfloat16 (ties to even), kept as float.  Finite
  * values that round beyond the largest bfloat16 become infinite.  Returns the count of
