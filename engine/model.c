@@ -181,48 +181,41 @@ static float *converted_weight(bert_model *m, int k, size_t *n, char *name, size
     return k % 4 == 0 ? w->wqkv : k % 4 == 1 ? w->wo : k % 4 == 2 ? w->w1 : w->w2;
 }
 
-int bert_model_use_f16(bert_model *m) {
-    if (m->weights != FMT_F32) return adp_seterr("--weights f16: the model's weights are already converted");
+static int beyond_half(float w) { return fabsf(w) >= 65520.0f; } /* rounds to infinity (NaN passes, as before) */
+static int beyond_bf16(float w) { return !isfinite(w) || fabsf(w) >= 0x1.ffp127f; }
+
+/* Round the converted weights (converted_weight) with round_fn after checking every one of
+ * them with bad() (an error naming the first tensor with any, "<count> weights of <tensor>
+ * <why>", before changing any); then repack as fmt. */
+static int use_rounded(bert_model *m, int fmt, size_t (*round_fn)(float *, size_t), int (*bad)(float),
+                       const char *why) {
+    const char *opt = weights_fmt_name(fmt);
+    if (m->weights != FMT_F32) return adp_seterr("--weights %s: the model's weights are already converted", opt);
     const int n = 4 * m->cfg.layers + 1;
     char name[96];
     size_t count;
-    for (int k = 0; k < n; k++) { /* check every weight before changing any */
+    for (int k = 0; k < n; k++) {
         const float *w = converted_weight(m, k, &count, name, sizeof name);
-        size_t big = 0;
-        for (size_t i = 0; i < count; i++) big += fabsf(w[i]) >= 65520.0f; /* rounds to infinity */
-        if (big) return adp_seterr("--weights f16: %zu weights of %s exceed the half range (65504)", big, name);
+        size_t nbad = 0;
+        for (size_t i = 0; i < count; i++) nbad += bad(w[i]);
+        if (nbad) return adp_seterr("--weights %s: %zu weights of %s %s", opt, nbad, name, why);
     }
     for (int k = 0; k < n; k++) {
         float *w = converted_weight(m, k, &count, name, sizeof name);
-        gemm_round_f16(w, count);
+        round_fn(w, count);
     }
-    m->weights = FMT_F16;
+    m->weights = fmt;
     bert_model_unpack(m);
     bert_model_pack(m);
     return ADP_OK;
 }
 
+int bert_model_use_f16(bert_model *m) {
+    return use_rounded(m, FMT_F16, gemm_round_f16, beyond_half, "exceed the half range (65504)");
+}
+
 int bert_model_use_bf16(bert_model *m) {
-    if (m->weights != FMT_F32) return adp_seterr("--weights bf16: the model's weights are already converted");
-    const int n = 4 * m->cfg.layers + 1;
-    char name[96];
-    size_t count;
-    for (int k = 0; k < n; k++) { /* check every weight before changing any */
-        const float *w = converted_weight(m, k, &count, name, sizeof name);
-        size_t bad = 0;
-        for (size_t i = 0; i < count; i++) bad += !isfinite(w[i]) || fabsf(w[i]) >= 0x1.ffp127f; /* rounds to inf */
-        if (bad)
-            return adp_seterr("--weights bf16: %zu weights of %s are not finite or beyond the bfloat16 range", bad,
-                              name);
-    }
-    for (int k = 0; k < n; k++) {
-        float *w = converted_weight(m, k, &count, name, sizeof name);
-        gemm_round_bf16(w, count);
-    }
-    m->weights = FMT_BF16;
-    bert_model_unpack(m);
-    bert_model_pack(m);
-    return ADP_OK;
+    return use_rounded(m, FMT_BF16, gemm_round_bf16, beyond_bf16, "are not finite or beyond the bfloat16 range");
 }
 
 int bert_model_use_i8(bert_model *m) {
