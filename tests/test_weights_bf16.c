@@ -12,7 +12,6 @@
 #include "config.h"
 #include "gemm.h"
 #include "model.h"
-#include "ops.h"
 #include "test.h"
 #include "weights_check.h"
 
@@ -38,47 +37,11 @@ TEST(bf16_rounding_is_nearest_even) {
 /* y = x W^T + b through bfloat16 panels against fp32 panels of the rounded weights: equal
  * bits, at row counts that take one block of 64 columns (1-6 rows), blocks of 32 columns
  * (7-12, 13 = 7 + 6, 40 rows in tiles) and a last panel of 4 or 20 columns, on one thread
- * and on all; and both are the product. */
+ * and on all; and both are the product (weights_check.c check_half_linear). */
 TEST(bf16_linear_equals_rounded_fp32_bits) {
-    if (!gemm_packed_enabled()) return; /* no packed kernel on this CPU: nothing bfloat16 to test */
-    int shapes[][3] = {{1, 64, 64},  {3, 256, 130}, {6, 96, 256}, {7, 256, 68},
-                       {12, 64, 200}, {13, 64, 96},  {40, 128, 20}, {300, 96, 96}};
-    unsigned s = 9;
-    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
-        int n = shapes[k][0], in = shapes[k][1], out = shapes[k][2];
-        float *x = mallocCheck(sizeof(float) * n * in), *w = mallocCheck(sizeof(float) * out * in);
-        float *b = mallocCheck(sizeof(float) * out);
-        float *yb = mallocCheck(sizeof(float) * n * out), *y32 = mallocCheck(sizeof(float) * n * out);
-        float *y1 = mallocCheck(sizeof(float) * n * out), *want = mallocCheck(sizeof(float) * n * out);
-        float *p32 = alignedCheck(sizeof(float) * gemm_packed_size(out, in));
-        uint16_t *pb = alignedCheck(sizeof(uint16_t) * gemm_packed_size(out, in));
-        for (int i = 0; i < n * in; i++) x[i] = test_randf(&s);
-        for (int i = 0; i < out * in; i++) w[i] = 0.3f * test_randf(&s);
-        for (int i = 0; i < out; i++) b[i] = test_randf(&s);
-        CHECK(gemm_round_bf16(w, (size_t)out * in) == 0);
-        gemm_pack(p32, w, out, in);
-        gemm_pack_bf16(pb, w, out, in);
-        for (int variant = 0; variant < 2; variant++) {
-            linear_act act = (k + variant) % 2 ? ACT_GELU : ACT_NONE;
-            const float *bias = variant ? b : NULL;
-            linear_w lb = {.w = w, .b = bias, .packed16 = pb, .bf16 = 1, .in = in, .out = out};
-            linear_w l32 = {.w = w, .b = bias, .packed = p32, .in = in, .out = out};
-            linear_forward(yb, x, &lb, n, act);
-            linear_forward(y32, x, &l32, n, act);
-            CHECK_MSG(memcmp(yb, y32, sizeof(float) * n * out) == 0, "%dx%d->%d bias=%d: bfloat16 panels differ", n,
-                      in, out, variant);
-            int threads = adp_get_threads();
-            adp_set_threads(1);
-            linear_forward(y1, x, &lb, n, act);
-            adp_set_threads(threads);
-            CHECK_MSG(memcmp(yb, y1, sizeof(float) * n * out) == 0, "%dx%d->%d: one thread differs", n, in, out);
-            matmul_forward_naive(want, x, w, bias, n, in, out);
-            if (act == ACT_GELU)
-                for (int i = 0; i < n * out; i++) want[i] = gelu_naive(want[i]);
-            test_compare("bfloat16 linear", yb, want, (size_t)n * out, 1e-4);
-        }
-        free(x), free(w), free(b), free(yb), free(y32), free(y1), free(want), free(p32), free(pb);
-    }
+    static const int shapes[][3] = {{1, 64, 64},   {3, 256, 130}, {6, 96, 256},  {7, 256, 68},
+                                    {12, 64, 200}, {13, 64, 96},  {40, 128, 20}, {300, 96, 96}};
+    check_half_linear("bfloat16", 1, shapes, sizeof shapes / sizeof shapes[0], 9);
 }
 
 /* The projections bert_model_use_bf16 rounds: four per layer and the pooler. */

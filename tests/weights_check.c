@@ -1,4 +1,4 @@
-/* weights_check.c: the whole-model check shared by the f16 and i8 tests (weights_check.h). */
+/* weights_check.c: the checks shared by the f16, bf16 and i8 tests (weights_check.h). */
 #include "weights_check.h"
 
 #include <math.h>
@@ -7,6 +7,8 @@
 #include "bert.h"
 #include "common.h"
 #include "config.h"
+#include "gemm.h"
+#include "ops.h"
 #include "prune.h"
 #include "test.h"
 
@@ -59,4 +61,45 @@ void check_converted_model(const char *what, int (*convert)(bert_model *), void 
     free(ids);
     bert_model_free(&conv), bert_model_free(&ref), bert_model_free(&full);
     bert_config_free(&cfg);
+}
+
+void check_half_linear(const char *what, int bf16, const int (*shapes)[3], size_t n_shapes, unsigned seed) {
+    if (!gemm_packed_enabled()) return; /* no packed kernel on this CPU: nothing to test */
+    unsigned s = seed;
+    for (size_t k = 0; k < n_shapes; k++) {
+        int n = shapes[k][0], in = shapes[k][1], out = shapes[k][2];
+        float *x = mallocCheck(sizeof(float) * n * in), *w = mallocCheck(sizeof(float) * out * in);
+        float *b = mallocCheck(sizeof(float) * out);
+        float *yh = mallocCheck(sizeof(float) * n * out), *y32 = mallocCheck(sizeof(float) * n * out);
+        float *y1 = mallocCheck(sizeof(float) * n * out), *want = mallocCheck(sizeof(float) * n * out);
+        float *p32 = alignedCheck(sizeof(float) * gemm_packed_size(out, in));
+        uint16_t *ph = alignedCheck(sizeof(uint16_t) * gemm_packed_size(out, in));
+        for (int i = 0; i < n * in; i++) x[i] = test_randf(&s);
+        for (int i = 0; i < out * in; i++) w[i] = 0.3f * test_randf(&s);
+        for (int i = 0; i < out; i++) b[i] = test_randf(&s);
+        CHECK((bf16 ? gemm_round_bf16 : gemm_round_f16)(w, (size_t)out * in) == 0);
+        gemm_pack(p32, w, out, in);
+        (bf16 ? gemm_pack_bf16 : gemm_pack16)(ph, w, out, in);
+        for (int variant = 0; variant < 2; variant++) {
+            linear_act act = (k + variant) % 2 ? ACT_GELU : ACT_NONE;
+            const float *bias = variant ? b : NULL;
+            linear_w lh = {.w = w, .b = bias, .packed16 = ph, .bf16 = bf16, .in = in, .out = out};
+            linear_w l32 = {.w = w, .b = bias, .packed = p32, .in = in, .out = out};
+            linear_forward(yh, x, &lh, n, act);
+            linear_forward(y32, x, &l32, n, act);
+            CHECK_MSG(memcmp(yh, y32, sizeof(float) * n * out) == 0, "%dx%d->%d bias=%d: %s panels differ", n, in,
+                      out, variant, what);
+            int threads = adp_get_threads();
+            adp_set_threads(1);
+            linear_forward(y1, x, &lh, n, act);
+            adp_set_threads(threads);
+            CHECK_MSG(memcmp(yh, y1, sizeof(float) * n * out) == 0, "%dx%d->%d: one thread differs", n, in, out);
+            /* and both are the product (not merely the same mistake twice) */
+            matmul_forward_naive(want, x, w, bias, n, in, out);
+            if (act == ACT_GELU)
+                for (int i = 0; i < n * out; i++) want[i] = gelu_naive(want[i]);
+            test_compare(what, yh, want, (size_t)n * out, 1e-4);
+        }
+        free(x), free(w), free(b), free(yh), free(y32), free(y1), free(want), free(p32), free(ph);
+    }
 }

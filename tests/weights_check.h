@@ -15,4 +15,10 @@
 void check_converted_model(const char *what, int (*convert)(bert_model *), void (*reference)(bert_model *),
                            void (*inspect)(bert_model *), double max_diff);
 
+/* y = x W^T + b through 2-byte panels (IEEE half, or bfloat16 with bf16) against fp32
+ * panels of the same rounded weights: equal bits for each (rows, in, out) of shapes, with
+ * and without bias and GELU, on one thread and on all; and both are the product (against
+ * the naive one).  what names the format in messages. */
+void check_half_linear(const char *what, int bf16, const int (*shapes)[3], size_t n_shapes, unsigned seed);
+
 #endif
