@@ -11,10 +11,16 @@
  * masked.
  *
  * The first block of rows of a (tile, panel) pair reads the panel from L3 or memory, the
- * others from L2.  That first pass asks for the panel GEMM_PREFETCH rows (8 KB) ahead of
+ * others from L2.  That first pass asks for the panel GEMM_PREFETCH_BYTES (8 KB) ahead of
  * use: the hardware prefetcher stops at every 4 KB page, and a layer with few rows is one
  * such pass per panel, bound by the stream (a layer of the small shape on 1 to 8 tokens at
  * batch 1 took 6-12% less time; past about 16 rows no change within this host's noise).
+ * Where a thread sums part of a panel's k range (layer_pair's split projections) or skips
+ * panels (its heads' Q, K and V), the rows past a panel's end are not the ones it reads
+ * next: 8 KB of every panel's stream were fetched for nothing and the next one's start
+ * not at all.  Kernels of at most 6 rows prefetch from where the thread goes next
+ * (stream_next): a layer of the small shape on 3 tokens, 2 threads, 3-4% less time in
+ * f16, f32 and bf16 (alternating runs of `adapler bench --seq 3`), int8 the same.
  *
  * Half panels (gemm.h, `--weights f16`) have the same layout with 2-byte elements: a panel
  * row is 128 bytes, converted to four fp32 vectors as it is loaded.  Bfloat16 panels
@@ -177,7 +183,7 @@ void gemm_pack8(int8_t *dst, float *dst_scale, const float *w, const float *scal
 }
 
 #if HAVE_X86
-#define GEMM_PREFETCH 32
+#define GEMM_PREFETCH_BYTES 8192
 #define WIDE_ROWS 12 /* rows of the 32-column kernels */
 
 /* Y[0..R) x [o0, o0 + width) of one panel, R <= 6 (or up to 12 with V == 2) a
@@ -187,15 +193,23 @@ void gemm_pack8(int8_t *dst, float *dst_scale, const float *w, const float *scal
  * pointing at its first column) is how many 16-column vectors of the panel row are used:
  * the zero padding past 32 columns is then neither loaded nor multiplied.  Either way
  * each output element is the same chain of FMAs.  x[r] point at the input rows.  bias may
- * be NULL.  stream: the first pass over this panel, which prefetches ahead (past the
- * panel's end that is the next panel, which is where the thread goes next; prefetches
- * never fault).  FMT_F16 / FMT_I8: the panel
+ * be NULL.  stream: the first pass over this panel, which prefetches 8 KB ahead; past the
+ * end of its `in` rows, kernels of at most 6 rows and 64 columns (the few-token layers,
+ * bound by the stream) prefetch from next (stream_next: where this thread streams next;
+ * NULL: nowhere), the others straight on (the next panel when the whole k range is
+ * summed; their blocks are bound by the FMAs, and the two registers the jump takes cost
+ * 12-row blocks 3% at 29 tokens).  Prefetches never fault.  FMT_F16 / FMT_I8: the panel
  * holds halves (a row is 128 bytes) or int8 with column scales qs (64 bytes), converted as
  * loaded; conv, if not NULL, receives the converted panel (in x 64 floats) for the tile's
  * later blocks.  add: Y += the block's sums (the second k range of a split product). */
 __attribute__((target("avx512f"), always_inline)) static inline void
 kernel_rx64(float *y, int ldy, const float *const x[12], const void *panel, const float *bias, int in, int width,
-            int stream, float *conv, const float *qs, int add, const int R, const int V, const int FMT) {
+            int stream, const void *next, float *conv, const float *qs, int add, const int R, const int V,
+            const int FMT) {
+    /* a panel row's bytes; from row k_jump on, the prefetch 8 KB ahead is past the end */
+    const size_t row_bytes = (size_t)GEMM_PANEL * (FMT == FMT_F32 ? 4 : FMT == FMT_I8 ? 1 : 2);
+    const int k_jump = in - (int)(GEMM_PREFETCH_BYTES / row_bytes);
+    const ptrdiff_t jump = next ? (const char *)next - ((const char *)panel + (size_t)in * row_bytes) : 0;
     __mmask16 m[4];
     for (int b = 0; b < 4; b++) {
         int rem = width - 16 * b;
@@ -221,9 +235,10 @@ kernel_rx64(float *y, int ldy, const float *const x[12], const void *panel, cons
     for (int k = 0; k < in; k++) {
         __m512 w0, w1, w2, w3, b;
         w2 = w3 = _mm512_setzero_ps();
+#define AHEAD ((const char *)w + GEMM_PREFETCH_BYTES + (V > 2 && R <= 6 && k >= k_jump ? jump : 0))
         if (FMT == FMT_I8) { /* a panel row is one 64-byte line */
             const int8_t *w = (const int8_t *)panel + (size_t)k * GEMM_PANEL;
-            if (stream) _mm_prefetch((const char *)(w + 4 * GEMM_PREFETCH * GEMM_PANEL), _MM_HINT_T0); /* 8 KB */
+            if (stream) _mm_prefetch(AHEAD, _MM_HINT_T0);
             w0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)w))), s0);
             w1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)(w + 16)))), s1);
             if (V > 2) {
@@ -235,7 +250,7 @@ kernel_rx64(float *y, int ldy, const float *const x[12], const void *panel, cons
         } else if (FMT == FMT_F16) {
             const uint16_t *w = (const uint16_t *)panel + (size_t)k * GEMM_PANEL;
             if (stream) {
-                const char *ahead = (const char *)(w + 2 * GEMM_PREFETCH * GEMM_PANEL); /* also 8 KB */
+                const char *ahead = AHEAD;
                 _mm_prefetch(ahead, _MM_HINT_T0), _mm_prefetch(ahead + 64, _MM_HINT_T0);
             }
             w0 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)w));
@@ -247,7 +262,7 @@ kernel_rx64(float *y, int ldy, const float *const x[12], const void *panel, cons
         } else if (FMT == FMT_BF16) { /* column pairs (gemm_pack_bf16): a shift and an AND a line */
             const uint16_t *w = (const uint16_t *)panel + (size_t)k * GEMM_PANEL;
             if (stream) {
-                const char *ahead = (const char *)(w + 2 * GEMM_PREFETCH * GEMM_PANEL); /* 8 KB */
+                const char *ahead = AHEAD;
                 _mm_prefetch(ahead, _MM_HINT_T0), _mm_prefetch(ahead + 64, _MM_HINT_T0);
             }
             const __m512i high = _mm512_set1_epi32((int)0xFFFF0000u), l0 = _mm512_load_si512((const void *)w);
@@ -261,7 +276,7 @@ kernel_rx64(float *y, int ldy, const float *const x[12], const void *panel, cons
         } else {
             const float *w = (const float *)panel + (size_t)k * GEMM_PANEL;
             if (stream) {
-                const char *ahead = (const char *)(w + GEMM_PREFETCH * GEMM_PANEL);
+                const char *ahead = AHEAD;
                 _mm_prefetch(ahead, _MM_HINT_T0);
                 _mm_prefetch(ahead + 64, _MM_HINT_T0);
                 if (V > 2) _mm_prefetch(ahead + 128, _MM_HINT_T0), _mm_prefetch(ahead + 192, _MM_HINT_T0);
@@ -274,6 +289,7 @@ kernel_rx64(float *y, int ldy, const float *const x[12], const void *panel, cons
             _mm512_store_ps(c, w0), _mm512_store_ps(c + 16, w1);
             _mm512_store_ps(c + 32, w2), _mm512_store_ps(c + 48, w3);
         }
+#undef AHEAD
 #define ROW(i)                                                                                                 \
     if (R > i) {                                                                                               \
         b = _mm512_set1_ps(x##i[k]);                                                                           \
@@ -327,9 +343,9 @@ kernel_rx64(float *y, int ldy, const float *const x[12], const void *panel, cons
 #define KERNEL_ONE(NAME, R, NV, FMT)                                                                          \
     __attribute__((target("avx512f"))) static void NAME(float *y, int ldy, const float *const x[12],          \
                                                         const void *panel, const float *bias, int in,          \
-                                                        int width, int stream, float *conv, const float *qs,   \
-                                                        int add) {                                             \
-        kernel_rx64(y, ldy, x, panel, bias, in, width, stream, conv, qs, add, R, NV, FMT);                    \
+                                                        int width, int stream, const void *next, float *conv,  \
+                                                        const float *qs, int add) {                            \
+        kernel_rx64(y, ldy, x, panel, bias, in, width, stream, next, conv, qs, add, R, NV, FMT);              \
     }
 #define KERNEL(R)                                                                                              \
     KERNEL_ONE(kernel_##R##x64, R, 4, FMT_F32)                                                                 \
@@ -360,8 +376,8 @@ KERNEL_WIDE(12)
 #undef KERNEL_WIDE
 #undef KERNEL_ONE
 
-typedef void (*kernel_fn)(float *, int, const float *const[12], const void *, const float *, int, int, int, float *,
-                          const float *, int);
+typedef void (*kernel_fn)(float *, int, const float *const[12], const void *, const float *, int, int, int,
+                          const void *, float *, const float *, int);
 static const kernel_fn KERNELS[7] = {NULL, kernel_1x64, kernel_2x64, kernel_3x64, kernel_4x64, kernel_5x64, kernel_6x64};
 static const kernel_fn KERNELS32[7] = {NULL, kernel_1x32, kernel_2x32, kernel_3x32, kernel_4x32, kernel_5x32, kernel_6x32};
 static const kernel_fn KERNELS16[7] = {NULL,         kernel_1x64h, kernel_2x64h, kernel_3x64h,
@@ -426,6 +442,17 @@ static void k_ranges(const linear_w *lw, int part, int *k0, int *k1, int *k2) {
     if (part == GEMM_K_HIGH) *k0 = lw->k_split;
 }
 
+/* Where the stream over segment seg of kr (k_ranges) of panel p, from column j, goes next,
+ * for the kernel to prefetch past the segment's end: the rest of the panel's k range, then
+ * panel pnext (the one this thread streams next, over the same k range; -1: none).  Past
+ * the end of a part's range (GEMM_K_LOW, GEMM_K_HIGH) the next rows belong to the other
+ * thread: the 8 KB fetched there were wasted bandwidth and the next panel's start was not
+ * fetched at all. */
+static const void *stream_next(const linear_w *lw, int p, int pnext, const int kr[3], int seg, int j) {
+    if (seg == 0 && kr[2] > kr[1]) return panel_at(lw, p, kr[1], j);
+    return pnext >= 0 ? panel_at(lw, pnext, kr[0], j) : NULL;
+}
+
 /* Rows [t0, t0 + n) of panel p, 7 <= n, in blocks of 6-12 rows of nearly equal size (13:
  * 7 + 6, 25: 9 + 8 + 8), each block over the panel's two 32-column halves in turn (WIDE:
  * 24 accumulators either way); the first block streams the panel.  Every block reads and
@@ -435,8 +462,8 @@ static void k_ranges(const linear_w *lw, int part, int *k0, int *k1, int *k2) {
  * inside bert_forward: 7-12 tokens took 7-30% less time (7 tokens: 6 + 1 rows had cost as
  * much as 9); BERT-base 8 x 128 f16 3-5% less, fp32 the same; int8, three instructions a
  * vector to convert, keeps its buffer past 12 rows (6-8% slower without it). */
-static void gemm_tile_wide(float *out, const float *inp, const linear_w *lw, int t0, int n, int p, linear_act act,
-                           int part) {
+static void gemm_tile_wide(float *out, const float *inp, const linear_w *lw, int t0, int n, int p, int pnext,
+                           linear_act act, int part) {
     const int in = lw->in, od = lw->out, width = ADP_MIN(GEMM_PANEL, od - p * GEMM_PANEL);
     const int fmt = lw->packed8 ? FMT_I8 : lw->packed16 ? (lw->bf16 ? FMT_BF16 : FMT_F16) : FMT_F32;
     const int nb = (n + WIDE_ROWS - 1) / WIDE_ROWS;
@@ -455,7 +482,7 @@ static void gemm_tile_wide(float *out, const float *inp, const linear_w *lw, int
                 if (e <= a) continue;
                 for (int r = 0; r < 12; r++) x[r] = inp + (size_t)(t + (r < rows ? r : 0)) * in + a;
                 f(y, od, x, panel_at(lw, p, a, j), seg || !bias ? NULL : bias + j, e - a, ADP_MIN(32, width - j),
-                  blk == 0, NULL, qs ? qs + j : NULL, seg);
+                  blk == 0, stream_next(lw, p, pnext, kr, seg, j), NULL, qs ? qs + j : NULL, seg);
             }
         }
         if (act == ACT_GELU)
@@ -473,11 +500,11 @@ static void gemm_tile_wide(float *out, const float *inp, const linear_w *lw, int
  * rows, which run blocks of at most 6 rows, the first streaming the panel and converting
  * it into the thread's buffer, the others reading that.  Every output element is the
  * same chain of FMAs whichever way its block ran. */
-static void gemm_tile(float *out, const float *inp, const linear_w *lw, int t0, int t_end, int p, linear_act act,
-                      int part) {
+static void gemm_tile(float *out, const float *inp, const linear_w *lw, int t0, int t_end, int p, int pnext,
+                      linear_act act, int part) {
     const int in = lw->in, od = lw->out, n = t_end - t0;
     if (n > 6 && (!lw->packed8 || n <= WIDE_ROWS)) {
-        gemm_tile_wide(out, inp, lw, t0, n, p, act, part);
+        gemm_tile_wide(out, inp, lw, t0, n, p, pnext, act, part);
         return;
     }
     const float *bias = lw->b && part != GEMM_K_HIGH ? lw->b + (size_t)p * GEMM_PANEL : NULL;
@@ -488,8 +515,8 @@ static void gemm_tile(float *out, const float *inp, const linear_w *lw, int t0, 
                                : width <= 32  ? KERNELS32
                                               : KERNELS;
     float *conv = lw->packed8 && n > 6 ? conv_scratch(in) : NULL;
-    int k1, k2, k0;
-    k_ranges(lw, part, &k0, &k1, &k2);
+    int kr[3];
+    k_ranges(lw, part, &kr[0], &kr[1], &kr[2]);
     /* The first block has 6 rows (it streams the panel; fewer rows leave that stream less
      * arithmetic to hide behind), the rest is split into blocks of nearly equal size: 19
      * rows are 6, 5, 4, 4, not 6, 6, 6, 1.  A block of one row waits on its FMA chains (4
@@ -502,15 +529,16 @@ static void gemm_tile(float *out, const float *inp, const linear_w *lw, int t0, 
         const float *x[12];
         float *y = out + (size_t)t * od + (size_t)p * GEMM_PANEL;
         for (int seg = 0; seg < 2; seg++) {
-            const int a = seg ? k1 : k0, e = seg ? k2 : k1;
+            const int a = kr[seg], e = kr[seg + 1];
             if (e <= a) continue;
             for (int r = 0; r < 12; r++) x[r] = inp + (size_t)(t + (r < rows ? r : 0)) * in + a;
             const float *bs = seg ? NULL : bias;
             if (t == t0 || !conv)
                 kernels[rows](y, od, x, panel_at(lw, p, a, 0), bs, e - a, width, t == t0,
-                              conv ? conv + (size_t)a * GEMM_PANEL : NULL, qs, seg);
+                              stream_next(lw, p, pnext, kr, seg, 0), conv ? conv + (size_t)a * GEMM_PANEL : NULL, qs,
+                              seg);
             else
-                KERNELS[rows](y, od, x, conv + (size_t)a * GEMM_PANEL, bs, e - a, width, 0, NULL, NULL, seg);
+                KERNELS[rows](y, od, x, conv + (size_t)a * GEMM_PANEL, bs, e - a, width, 0, NULL, NULL, NULL, seg);
         }
         if (act == ACT_GELU)
             for (int r = 0; r < rows; r++) gelu_inplace(y + (size_t)r * od, (size_t)width);
@@ -526,7 +554,8 @@ static void gemm_packed_for(float *out, const float *inp, const linear_w *lw, in
 #pragma omp for schedule(static) collapse(2) nowait
     for (int tt = 0; tt < tiles; tt++)
         for (int p = 0; p < panels; p++)
-            gemm_tile(out, inp, lw, tt * tile_rows, ADP_MIN(n, (tt + 1) * tile_rows), p, act, GEMM_K_ALL);
+            gemm_tile(out, inp, lw, tt * tile_rows, ADP_MIN(n, (tt + 1) * tile_rows), p, p + 1 < panels ? p + 1 : -1,
+                      act, GEMM_K_ALL);
     if (sync) adp_team_sync(bar);
 }
 
@@ -605,7 +634,7 @@ void linear_forward_serial(float *out, const float *inp, const linear_w *lw, int
 void linear_forward_part(float *out, const float *inp, const linear_w *lw, int n, int p0, int p1, linear_act act,
                          int part) {
 #if HAVE_X86
-    for (int p = p0; p < p1; p++) gemm_tile(out, inp, lw, 0, n, p, act, part);
+    for (int p = p0; p < p1; p++) gemm_tile(out, inp, lw, 0, n, p, p + 1 < p1 ? p + 1 : -1, act, part);
 #else
     (void)out, (void)inp, (void)lw, (void)n, (void)p0, (void)p1, (void)act, (void)part;
 #endif
