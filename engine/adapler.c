@@ -26,7 +26,7 @@ void adapler_weights_alloc(adapler_weights *a, int n_layers, int hidden) {
         c->b1 = p, p += ADAPLER_CP_DIM;
         c->w2 = p, p += ADAPLER_CP_DIM;
         c->b2 = p, p += 1;
-        a->dense1[l] = (linear_w){.w = c->w1, .b = c->b1, .packed = NULL, .in = hidden, .out = ADAPLER_CP_DIM};
+        a->dense1[l] = (linear_w){.w = c->w1, .b = c->b1, .in = hidden, .out = ADAPLER_CP_DIM};
     }
     a->eta = p, p += n_layers;
     ASSERT((size_t)(p - a->arena) == a->n_params);
@@ -39,14 +39,14 @@ void adapler_weights_pack(adapler_weights *a) {
     if (!a->packed) a->packed = alignedCheck(per * (size_t)a->n_layers * sizeof(float));
     for (int l = 0; l < a->n_layers; l++) {
         gemm_pack(a->packed + per * (size_t)l, a->cp[l].w1, ADAPLER_CP_DIM, a->hidden);
-        a->dense1[l].packed = a->packed + per * (size_t)l;
+        a->dense1[l].panels = a->packed + per * (size_t)l, a->dense1[l].fmt = FMT_F32;
     }
 }
 
 void adapler_weights_unpack(adapler_weights *a) {
     free(a->packed);
     a->packed = NULL;
-    for (int l = 0; l < a->n_layers; l++) a->dense1[l].packed = NULL;
+    for (int l = 0; l < a->n_layers; l++) a->dense1[l].panels = NULL;
 }
 
 void adapler_weights_init_random(adapler_weights *a, uint64_t seed) {

@@ -85,7 +85,7 @@ int adapler_train_layer_input(void *user, const bert_layer_view *v) {
     const adapler_cp *cp = &s->w->cp[l];
     float *u = s->u + (size_t)l * T * ADAPLER_CP_DIM, *gu = s->gu + (size_t)l * T * ADAPLER_CP_DIM;
     /* CP weights change every step: plain sgemm on the (out, in) weights, no packed copy */
-    linear_w lw = {.w = cp->w1, .b = cp->b1, .packed = NULL, .in = H, .out = ADAPLER_CP_DIM};
+    linear_w lw = {.w = cp->w1, .b = cp->b1, .in = H, .out = ADAPLER_CP_DIM};
     linear_forward(u, v->hidden, &lw, T, ACT_NONE);
     memcpy(gu, u, sizeof(float) * (size_t)T * ADAPLER_CP_DIM);
     gelu_forward(gu, (size_t)T * ADAPLER_CP_DIM);

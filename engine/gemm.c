@@ -428,8 +428,7 @@ static int tile_rows_for(int n, int panels, int threads) {
 /* Panel p of lw from row k and column j on, in its format. */
 static const void *panel_at(const linear_w *lw, int p, int k, int j) {
     const size_t at = ((size_t)p * lw->in + (size_t)k) * GEMM_PANEL + (size_t)j;
-    return lw->packed8 ? (const void *)(lw->packed8 + at) : lw->packed16 ? (const void *)(lw->packed16 + at)
-                                                                          : (const void *)(lw->packed + at);
+    return (const char *)lw->panels + at * (lw->fmt == FMT_F32 ? 4 : lw->fmt == FMT_I8 ? 1 : 2);
 }
 
 /* The k ranges a product sums for `part` (gemm.h: GEMM_K_ALL, GEMM_K_LOW, GEMM_K_HIGH), in
@@ -465,10 +464,10 @@ static const void *stream_next(const linear_w *lw, int p, int pnext, const int k
 static void gemm_tile_wide(float *out, const float *inp, const linear_w *lw, int t0, int n, int p, int pnext,
                            linear_act act, int part) {
     const int in = lw->in, od = lw->out, width = ADP_MIN(GEMM_PANEL, od - p * GEMM_PANEL);
-    const int fmt = lw->packed8 ? FMT_I8 : lw->packed16 ? (lw->bf16 ? FMT_BF16 : FMT_F16) : FMT_F32;
+    const int fmt = lw->fmt;
     const int nb = (n + WIDE_ROWS - 1) / WIDE_ROWS;
     const float *bias = lw->b && part != GEMM_K_HIGH ? lw->b + (size_t)p * GEMM_PANEL : NULL;
-    const float *qs = lw->packed8 ? lw->scale8 + (size_t)p * GEMM_PANEL : NULL;
+    const float *qs = lw->fmt == FMT_I8 ? lw->scale8 + (size_t)p * GEMM_PANEL : NULL;
     int kr[3];
     k_ranges(lw, part, &kr[0], &kr[1], &kr[2]);
     const float *x[12];
@@ -503,18 +502,19 @@ static void gemm_tile_wide(float *out, const float *inp, const linear_w *lw, int
 static void gemm_tile(float *out, const float *inp, const linear_w *lw, int t0, int t_end, int p, int pnext,
                       linear_act act, int part) {
     const int in = lw->in, od = lw->out, n = t_end - t0;
-    if (n > 6 && (!lw->packed8 || n <= WIDE_ROWS)) {
+    if (n > 6 && (lw->fmt != FMT_I8 || n <= WIDE_ROWS)) {
         gemm_tile_wide(out, inp, lw, t0, n, p, pnext, act, part);
         return;
     }
     const float *bias = lw->b && part != GEMM_K_HIGH ? lw->b + (size_t)p * GEMM_PANEL : NULL;
-    const float *qs = lw->packed8 ? lw->scale8 + (size_t)p * GEMM_PANEL : NULL;
+    const float *qs = lw->fmt == FMT_I8 ? lw->scale8 + (size_t)p * GEMM_PANEL : NULL;
     const int width = ADP_MIN(GEMM_PANEL, od - p * GEMM_PANEL);
-    const kernel_fn *kernels = lw->packed8    ? KERNELS8
-                               : lw->packed16 ? (lw->bf16 ? KERNELSB : KERNELS16)
-                               : width <= 32  ? KERNELS32
-                                              : KERNELS;
-    float *conv = lw->packed8 && n > 6 ? conv_scratch(in) : NULL;
+    const kernel_fn *kernels = lw->fmt == FMT_I8    ? KERNELS8
+                               : lw->fmt == FMT_F16  ? KERNELS16
+                               : lw->fmt == FMT_BF16 ? KERNELSB
+                               : width <= 32         ? KERNELS32
+                                                     : KERNELS;
+    float *conv = lw->fmt == FMT_I8 && n > 6 ? conv_scratch(in) : NULL;
     int kr[3];
     k_ranges(lw, part, &kr[0], &kr[1], &kr[2]);
     /* The first block has 6 rows (it streams the panel; fewer rows leave that stream less
@@ -574,7 +574,7 @@ static void gemm_packed_run(float *out, const float *inp, const linear_w *lw, in
 }
 #endif
 
-static inline int has_panels(const linear_w *lw) { return lw->packed || lw->packed16 || lw->packed8; }
+static inline int has_panels(const linear_w *lw) { return lw->panels != NULL; }
 
 int linear_team_ok(const linear_w *lw) {
 #if HAVE_X86

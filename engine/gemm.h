@@ -22,17 +22,15 @@
 enum { FMT_F32 = 0, FMT_F16 = 1, FMT_I8 = 2, FMT_BF16 = 3 };
 
 /* A linear layer: weight (out, in) in Hugging Face layout, optional bias (out), and its
- * packed panels (NULL until gemm_pack). */
+ * packed panels (NULL until packed). */
 typedef struct {
-    const float *w;           /* (out, in) */
-    const float *b;           /* (out) or NULL */
-    float *packed;            /* (ceil(out / 64), in, 64), zero-padded; not owned */
-    const uint16_t *packed16; /* the same panels in IEEE half precision (gemm_pack16), or in
-                                 bfloat16 when bf16 is set (gemm_pack_bf16), used instead of
-                                 packed when not NULL; not owned */
-    int bf16;
-    const int8_t *packed8;    /* or in int8 (gemm_pack8), used instead of both when not NULL, */
-    const float *scale8;      /* with one scale per output column (ceil(out / 64) * 64); not owned */
+    const float *w;       /* (out, in) */
+    const float *b;       /* (out) or NULL */
+    const void *panels;   /* (ceil(out / 64), in, 64) elements, zero-padded, in format fmt; not owned */
+    int fmt;              /* FMT_F32: floats (gemm_pack); FMT_F16: IEEE halves (gemm_pack16);
+                             FMT_BF16: bfloat16 column pairs (gemm_pack_bf16); FMT_I8: int8
+                             (gemm_pack8) with scale8 */
+    const float *scale8;  /* FMT_I8: one scale per output column (ceil(out / 64) * 64); not owned */
     int in, out;
     int k_split; /* 0, or 0 < k_split < in: the packed kernel sums k < k_split (from the
                     bias) and k >= k_split (from zero) apart and adds the two, so that two
@@ -96,10 +94,10 @@ void gemm_pack8(int8_t *dst, float *dst_scale, const float *w, const float *scal
 
 typedef enum { ACT_NONE = 0, ACT_GELU = 1 } linear_act;
 
-/* out (n, lw->out) = act(inp (n, lw->in) @ w^T + b).  Uses the packed panels (fp32 or
- * half) when present and enabled (the activation is applied to each 6 x 64 tile while it is in L1), else
- * cblas_sgemm plus one pass for bias and activation.  Multithreaded over panels (OpenMP)
- * or by OpenBLAS; call outside parallel regions. */
+/* out (n, lw->out) = act(inp (n, lw->in) @ w^T + b).  Uses the packed panels (any format)
+ * when present and enabled (the activation is applied to each block while it is in L1),
+ * else cblas_sgemm on the fp32 weights plus one pass for bias and activation.
+ * Multithreaded over panels (OpenMP) or by OpenBLAS; call outside parallel regions. */
 void linear_forward(float *out, const float *inp, const linear_w *lw, int n, linear_act act);
 
 /* Serial variant, for one thread's share of the rows inside a parallel region (a pruning

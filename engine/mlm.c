@@ -98,8 +98,8 @@ float mlm_forward(mlm_ctx *c, const mlm_weights *w, const float *word_emb, const
     memcpy(c->rows, rows, sizeof(int) * (size_t)M);
     memcpy(c->labels, labels, sizeof(int32_t) * (size_t)M);
     for (int k = 0; k < M; k++) memcpy(c->x + (size_t)k * H, hidden + (size_t)rows[k] * H, sizeof(float) * (size_t)H);
-    linear_w dense = {.w = w->dense_w, .b = w->dense_b, .packed = NULL, .in = H, .out = H};
-    linear_w dec = {.w = word_emb, .b = w->bias, .packed = NULL, .in = H, .out = V};
+    linear_w dense = {.w = w->dense_w, .b = w->dense_b, .in = H, .out = H};
+    linear_w dec = {.w = word_emb, .b = w->bias, .in = H, .out = V};
     linear_forward(c->t_pre, c->x, &dense, M, ACT_NONE);
     memcpy(c->t_act, c->t_pre, sizeof(float) * (size_t)M * H);
     gelu_forward(c->t_act, (size_t)M * H);

@@ -108,7 +108,7 @@ int bert_param_list(const bert_config *c, const bert_weights *w, bert_param **ou
 }
 
 static linear_w lin(const float *w, const float *b, int out, int in) {
-    return (linear_w){.w = w, .b = b, .packed = NULL, .in = in, .out = out};
+    return (linear_w){.w = w, .b = b, .in = in, .out = out};
 }
 
 void bert_model_alloc(bert_model *m, const bert_config *c) {
@@ -153,8 +153,7 @@ void bert_model_unpack(bert_model *m) {
     m->packed = NULL, m->packed16 = NULL, m->packed8 = NULL, m->scale8 = NULL;
     linear_w **ls = mallocCheck(sizeof(linear_w *) * (size_t)(4 * m->cfg.layers + 2));
     int n = model_linears(m, ls);
-    for (int k = 0; k < n; k++)
-        ls[k]->packed = NULL, ls[k]->packed16 = NULL, ls[k]->bf16 = 0, ls[k]->packed8 = NULL, ls[k]->scale8 = NULL;
+    for (int k = 0; k < n; k++) ls[k]->panels = NULL, ls[k]->fmt = FMT_F32, ls[k]->scale8 = NULL;
     free(ls);
 }
 
@@ -281,16 +280,16 @@ void bert_model_pack(bert_model *m) {
         size_t size = gemm_packed_size(ls[k]->out, ls[k]->in);
         if (linear_is_i8(m, k, n)) {
             gemm_pack8(p8, ps, ls[k]->w, rs, ls[k]->out, ls[k]->in);
-            ls[k]->packed8 = p8, ls[k]->scale8 = ps, ls[k]->packed = NULL, ls[k]->packed16 = NULL, ls[k]->bf16 = 0;
+            ls[k]->panels = p8, ls[k]->fmt = FMT_I8, ls[k]->scale8 = ps;
             p8 += size, ps += size / (size_t)ls[k]->in, rs += ls[k]->out;
         } else if (linear_is_f16(m, k, n)) {
             if (m->weights == FMT_BF16) gemm_pack_bf16(p16, ls[k]->w, ls[k]->out, ls[k]->in);
             else gemm_pack16(p16, ls[k]->w, ls[k]->out, ls[k]->in);
-            ls[k]->packed16 = p16, ls[k]->bf16 = m->weights == FMT_BF16, ls[k]->packed = NULL;
+            ls[k]->panels = p16, ls[k]->fmt = m->weights == FMT_BF16 ? FMT_BF16 : FMT_F16, ls[k]->scale8 = NULL;
             p16 += size;
         } else {
             gemm_pack(p, ls[k]->w, ls[k]->out, ls[k]->in);
-            ls[k]->packed = p, ls[k]->packed16 = NULL, ls[k]->bf16 = 0;
+            ls[k]->panels = p, ls[k]->fmt = FMT_F32, ls[k]->scale8 = NULL;
             p += size;
         }
     }

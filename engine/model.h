@@ -66,7 +66,7 @@ typedef struct {
     bert_layer_lin *lin; /* (L) */
     linear_w pool, cls;
     float *packed;       /* packed panels of every layer projection (gemm.h), or NULL */
-    uint16_t *packed16;  /* with half weights: the projections' and pooler's half panels */
+    uint16_t *packed16;  /* with half or bfloat16 weights: the projections' and pooler's panels */
     int8_t *packed8;     /* with int8 weights: their int8 panels, */
     float *scale8;       /* the panels' column scales, */
     float *row_scale;    /* and each quantized linear's row scales, in layer order, pooler last */

@@ -184,7 +184,7 @@ TEST(kernel_linear_matches_naive) {
         for (int i = 0; i < out; i++) b[i] = test_randf(&s);
         gemm_pack(packed, w, out, in);
         for (int variant = 0; variant < 4; variant++) {
-            linear_w lw = {.w = w, .b = variant & 1 ? b : NULL, .packed = variant & 2 ? packed : NULL, .in = in, .out = out};
+            linear_w lw = {.w = w, .b = variant & 1 ? b : NULL, .panels = variant & 2 ? packed : NULL, .in = in, .out = out};
             for (int i = 0; i < 64; i++) y[n * out + i] = 12345.0f; /* guard: nothing written past the end */
             linear_act act = k % 2 ? ACT_GELU : ACT_NONE;
             linear_forward(y, x, &lw, n, act);
@@ -196,7 +196,7 @@ TEST(kernel_linear_matches_naive) {
                      act == ACT_GELU);
             test_compare(what, y, want, (size_t)n * out, 1e-4); /* |y| up to ~30 */
             for (int i = 0; i < 64; i++) CHECK(y[n * out + i] == 12345.0f);
-            if (lw.packed && gemm_packed_enabled()) { /* the tiling changes with the threads, the sums do not */
+            if (lw.panels && gemm_packed_enabled()) { /* the tiling changes with the threads, the sums do not */
                 float *y1 = mallocCheck(sizeof(float) * n * out);
                 int threads = adp_get_threads();
                 adp_set_threads(1);
@@ -239,16 +239,17 @@ TEST(kernel_linear_split_k_parts_sum_to_whole) {
             if (fmt == FMT_F16) {
                 gemm_round_f16(w, (size_t)out * in);
                 gemm_pack16(p16, w, out, in);
-                lw.packed16 = p16;
+                lw.panels = p16, lw.fmt = FMT_F16;
             } else if (fmt == FMT_I8) {
                 float *rs = mallocCheck(sizeof(float) * out);
                 gemm_quant_i8(rs, w, out, in);
                 gemm_pack8(p8, scale, w, rs, out, in);
                 free(rs);
-                lw.packed8 = p8, lw.scale8 = scale;
+                lw.panels = p8, lw.fmt = FMT_I8, lw.scale8 = scale;
+            } else {
+                gemm_pack(packed, w, out, in);
+                lw.panels = packed;
             }
-            gemm_pack(packed, w, out, in); /* also for fp32's run; ignored when a narrower format is set */
-            lw.packed = packed;
             linear_forward(whole, x, &lw, n, ACT_NONE);
             matmul_forward_naive(want, x, w, b, n, in, out);
             char what[96];

@@ -59,8 +59,8 @@ static void round_projections(bert_model *m) {
 /* the bfloat16 panels are in use, the classifier stays fp32 */
 static void inspect_bf16(bert_model *m) {
     if (!gemm_packed_enabled()) return;
-    CHECK(m->lin[0].qkv.packed16 && m->lin[0].qkv.bf16 && m->lin[2].ffn2.bf16 && m->pool.bf16);
-    CHECK(!m->lin[0].qkv.packed && m->cls.packed && !m->cls.packed16 && !m->cls.bf16);
+    CHECK(m->lin[0].qkv.panels && m->lin[0].qkv.fmt == FMT_BF16 && m->lin[2].ffn2.fmt == FMT_BF16);
+    CHECK(m->pool.fmt == FMT_BF16 && m->cls.panels && m->cls.fmt == FMT_F32);
 }
 
 TEST(bf16_model_equals_rounded_fp32_model_bits) {

@@ -54,8 +54,8 @@ static void round_projections(bert_model *m) {
 /* the half panels are in use, the classifier stays fp32 */
 static void inspect_half(bert_model *half) {
     if (!gemm_packed_enabled()) return;
-    CHECK(half->lin[0].qkv.packed16 && half->lin[2].ffn2.packed16 && half->pool.packed16);
-    CHECK(!half->lin[0].qkv.packed && half->cls.packed && !half->cls.packed16);
+    CHECK(half->lin[0].qkv.panels && half->lin[0].qkv.fmt == FMT_F16 && half->lin[2].ffn2.fmt == FMT_F16);
+    CHECK(half->pool.fmt == FMT_F16 && half->cls.panels && half->cls.fmt == FMT_F32);
 }
 
 static void model_equals_rounded_fp32_model(void) {

@@ -75,8 +75,8 @@ TEST(i8_linear_equals_quantized_fp32_bits) {
         for (int variant = 0; variant < 2; variant++) {
             linear_act act = (k + variant) % 2 ? ACT_GELU : ACT_NONE;
             const float *bias = variant ? b : NULL;
-            linear_w l8 = {.w = w, .b = bias, .packed8 = p8, .scale8 = ps, .in = in, .out = out};
-            linear_w l32 = {.w = w, .b = bias, .packed = p32, .in = in, .out = out};
+            linear_w l8 = {.w = w, .b = bias, .panels = p8, .fmt = FMT_I8, .scale8 = ps, .in = in, .out = out};
+            linear_w l32 = {.w = w, .b = bias, .panels = p32, .in = in, .out = out};
             linear_forward(y8, x, &l8, n, act);
             linear_forward(y32, x, &l32, n, act);
             CHECK_MSG(memcmp(y8, y32, sizeof(float) * n * out) == 0, "%dx%d->%d bias=%d: int8 panels differ", n, in,
@@ -116,8 +116,8 @@ static void inspect_i8(bert_model *q8) {
     CHECK(q8->weights == FMT_I8 && !strcmp(weights_fmt_name(q8->weights), "i8"));
     CHECK(bert_model_use_f16(q8) == ADP_ERR); /* converted once only */
     if (!gemm_packed_enabled()) return; /* the int8 panels are in use, the classifier stays fp32 */
-    CHECK(q8->lin[0].qkv.packed8 && q8->lin[2].ffn2.packed8 && q8->pool.packed8);
-    CHECK(!q8->lin[0].qkv.packed && !q8->lin[0].qkv.packed16 && q8->cls.packed && !q8->cls.packed8);
+    CHECK(q8->lin[0].qkv.panels && q8->lin[0].qkv.fmt == FMT_I8 && q8->lin[2].ffn2.fmt == FMT_I8);
+    CHECK(q8->pool.fmt == FMT_I8 && q8->pool.scale8 && q8->cls.panels && q8->cls.fmt == FMT_F32);
 }
 
 static void model_equals_quantized_fp32_model(void) {

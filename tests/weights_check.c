@@ -83,8 +83,8 @@ void check_half_linear(const char *what, int bf16, const int (*shapes)[3], size_
         for (int variant = 0; variant < 2; variant++) {
             linear_act act = (k + variant) % 2 ? ACT_GELU : ACT_NONE;
             const float *bias = variant ? b : NULL;
-            linear_w lh = {.w = w, .b = bias, .packed16 = ph, .bf16 = bf16, .in = in, .out = out};
-            linear_w l32 = {.w = w, .b = bias, .packed = p32, .in = in, .out = out};
+            linear_w lh = {.w = w, .b = bias, .panels = ph, .fmt = bf16 ? FMT_BF16 : FMT_F16, .in = in, .out = out};
+            linear_w l32 = {.w = w, .b = bias, .panels = p32, .in = in, .out = out};
             linear_forward(yh, x, &lh, n, act);
             linear_forward(y32, x, &l32, n, act);
             CHECK_MSG(memcmp(yh, y32, sizeof(float) * n * out) == 0, "%dx%d->%d bias=%d: %s panels differ", n, in,
