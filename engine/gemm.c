@@ -196,7 +196,7 @@ void gemm_pack8(int8_t *dst, float *dst_scale, const float *w, const float *scal
  * be NULL.  stream: the first pass over this panel, which prefetches 8 KB ahead; past the
  * end of its `in` rows, kernels of at most 6 rows and 64 columns (the few-token layers,
  * bound by the stream) prefetch from next (stream_next: where this thread streams next;
- * NULL: nowhere), the others straight on (the next panel when the whole k range is
+ * NULL: nowhere new, the rows already read), the others straight on (the next panel when the whole k range is
  * summed; their blocks are bound by the FMAs, and the two registers the jump takes cost
  * 12-row blocks 3% at 29 tokens).  Prefetches never fault.  FMT_F16 / FMT_I8: the panel
  * holds halves (a row is 128 bytes) or int8 with column scales qs (64 bytes), converted as
@@ -209,7 +209,9 @@ kernel_rx64(float *y, int ldy, const float *const x[12], const void *panel, cons
     /* a panel row's bytes; from row k_jump on, the prefetch 8 KB ahead is past the end */
     const size_t row_bytes = (size_t)GEMM_PANEL * (FMT == FMT_F32 ? 4 : FMT == FMT_I8 ? 1 : 2);
     const int k_jump = in - (int)(GEMM_PREFETCH_BYTES / row_bytes);
-    const ptrdiff_t jump = next ? (const char *)next - ((const char *)panel + (size_t)in * row_bytes) : 0;
+    /* next NULL: back onto this panel's own rows, already read (a prefetch of cached lines) */
+    const ptrdiff_t jump = next ? (const char *)next - ((const char *)panel + (size_t)in * row_bytes)
+                                : -(ptrdiff_t)((size_t)in * row_bytes);
     __mmask16 m[4];
     for (int b = 0; b < 4; b++) {
         int rem = width - 16 * b;
