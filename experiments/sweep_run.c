@@ -870,6 +870,26 @@ static char *recipe_file(const char *dir, const char *path) {
     return res;
 }
 
+/* The recipe file rf of the model at `path`, holding `want`: if the model's stamp records
+ * that same command but is older than rf (the command changed and changed back, rewriting
+ * rf each time), give rf the stamp's date, so that make does not rebuild a model that was
+ * built with exactly this command.  The stamp is what a successful build copied from rf. */
+static int recipe_date_from_stamp(const char *rf, const char *path, const char *want) {
+    char *stamp = NULL, *built = NULL;
+    if (asprintf(&stamp, "%s/.built", path) < 0) abort();
+    struct stat ss, rs;
+    int rc = ADP_OK;
+    if (stat(stamp, &ss) == 0 && stat(rf, &rs) == 0 &&
+        (rs.st_mtim.tv_sec > ss.st_mtim.tv_sec ||
+         (rs.st_mtim.tv_sec == ss.st_mtim.tv_sec && rs.st_mtim.tv_nsec > ss.st_mtim.tv_nsec)) &&
+        adp_read_file(stamp, &built, NULL) == ADP_OK && !strcmp(built, want)) {
+        const struct timespec times[2] = {ss.st_atim, ss.st_mtim};
+        if (utimensat(AT_FDCWD, rf, times, 0) != 0) rc = adp_seterr("%s: cannot set its date: %s", rf, strerror(errno));
+    }
+    free(built), free(stamp);
+    return rc;
+}
+
 static int mkdir_p(const char *dir) {
     char *d = strdupCheck(dir);
     for (char *c = d + 1; *c; c++)
@@ -913,7 +933,8 @@ int sweep_emit_make(sweep_ctx *x, FILE *out, const char *recipes_dir) {
         if (asprintf(&want, "%s\n", m->recipe) < 0) abort();
         int same = file_exists(rf) && adp_read_file(rf, &old, &old_len) == ADP_OK && !strcmp(old, want);
         free(old);
-        if (!same && adp_write_file_atomic(rf, want, strlen(want)) != ADP_OK) {
+        if ((!same && adp_write_file_atomic(rf, want, strlen(want)) != ADP_OK) ||
+            recipe_date_from_stamp(rf, m->path, want) != ADP_OK) {
             free(want), free(rf);
             return ADP_ERR;
         }
