@@ -349,53 +349,48 @@ kernel_rx64(float *y, int ldy, const float *const x[12], const void *panel, cons
                                                         const float *qs, int add) {                            \
         kernel_rx64(y, ldy, x, panel, bias, in, width, stream, next, conv, qs, add, R, NV, FMT);              \
     }
-#define KERNEL(R)                                                                                              \
-    KERNEL_ONE(kernel_##R##x64, R, 4, FMT_F32)                                                                 \
-    KERNEL_ONE(kernel_##R##x32, R, 2, FMT_F32)                                                                 \
-    KERNEL_ONE(kernel_##R##x64h, R, 4, FMT_F16)                                                                \
-    KERNEL_ONE(kernel_##R##x64q, R, 4, FMT_I8)                                                                 \
-    KERNEL_ONE(kernel_##R##x64b, R, 4, FMT_BF16)
-KERNEL(1)
-KERNEL(2)
-KERNEL(3)
-KERNEL(4)
-KERNEL(5)
-KERNEL(6)
-#undef KERNEL
-/* 6 to 12 rows by 32 columns (half a panel a call, gemm_tile_wide) */
-#define KERNEL_WIDE(R)                                                                                         \
-    KERNEL_ONE(kernel_##R##x32w, R, 2, FMT_F32)                                                                \
-    KERNEL_ONE(kernel_##R##x32h, R, 2, FMT_F16)                                                                \
-    KERNEL_ONE(kernel_##R##x32q, R, 2, FMT_I8)                                                                 \
-    KERNEL_ONE(kernel_##R##x32b, R, 2, FMT_BF16)
-KERNEL_WIDE(6)
-KERNEL_WIDE(7)
-KERNEL_WIDE(8)
-KERNEL_WIDE(9)
-KERNEL_WIDE(10)
-KERNEL_WIDE(11)
-KERNEL_WIDE(12)
-#undef KERNEL_WIDE
+/* Every format at R rows and NV vectors (64 columns: NV 4; 32: NV 2) */
+#define KERNEL_FMTS(R, NV, W)                                                                                  \
+    KERNEL_ONE(k##W##_f32_##R, R, NV, FMT_F32)                                                                 \
+    KERNEL_ONE(k##W##_f16_##R, R, NV, FMT_F16)                                                                 \
+    KERNEL_ONE(k##W##_i8_##R, R, NV, FMT_I8)                                                                   \
+    KERNEL_ONE(k##W##_bf16_##R, R, NV, FMT_BF16)
+/* 1-6 rows by 64 columns, in every format */
+KERNEL_FMTS(1, 4, 64)
+KERNEL_FMTS(2, 4, 64)
+KERNEL_FMTS(3, 4, 64)
+KERNEL_FMTS(4, 4, 64)
+KERNEL_FMTS(5, 4, 64)
+KERNEL_FMTS(6, 4, 64)
+/* 1-5 rows by 32 columns, fp32 (AdapLeR's 32-wide predictor) */
+KERNEL_ONE(k32_f32_1, 1, 2, FMT_F32)
+KERNEL_ONE(k32_f32_2, 2, 2, FMT_F32)
+KERNEL_ONE(k32_f32_3, 3, 2, FMT_F32)
+KERNEL_ONE(k32_f32_4, 4, 2, FMT_F32)
+KERNEL_ONE(k32_f32_5, 5, 2, FMT_F32)
+/* 6-12 rows by 32 columns (half a panel a call, gemm_tile_wide; 6 rows also the predictor's) */
+KERNEL_FMTS(6, 2, 32)
+KERNEL_FMTS(7, 2, 32)
+KERNEL_FMTS(8, 2, 32)
+KERNEL_FMTS(9, 2, 32)
+KERNEL_FMTS(10, 2, 32)
+KERNEL_FMTS(11, 2, 32)
+KERNEL_FMTS(12, 2, 32)
+#undef KERNEL_FMTS
 #undef KERNEL_ONE
 
 typedef void (*kernel_fn)(float *, int, const float *const[12], const void *, const float *, int, int, int,
                           const void *, float *, const float *, int);
-static const kernel_fn KERNELS[7] = {NULL, kernel_1x64, kernel_2x64, kernel_3x64, kernel_4x64, kernel_5x64, kernel_6x64};
-static const kernel_fn KERNELS32[7] = {NULL, kernel_1x32, kernel_2x32, kernel_3x32, kernel_4x32, kernel_5x32, kernel_6x32};
-static const kernel_fn KERNELS16[7] = {NULL,         kernel_1x64h, kernel_2x64h, kernel_3x64h,
-                                       kernel_4x64h, kernel_5x64h, kernel_6x64h};
-static const kernel_fn KERNELS8[7] = {NULL,         kernel_1x64q, kernel_2x64q, kernel_3x64q,
-                                      kernel_4x64q, kernel_5x64q, kernel_6x64q};
-static const kernel_fn KERNELSB[7] = {NULL,         kernel_1x64b, kernel_2x64b, kernel_3x64b,
-                                      kernel_4x64b, kernel_5x64b, kernel_6x64b};
-static const kernel_fn WIDE6[4] = {[FMT_F32] = kernel_6x32w, [FMT_F16] = kernel_6x32h, [FMT_I8] = kernel_6x32q,
-                                   [FMT_BF16] = kernel_6x32b};
-static const kernel_fn WIDE[4][13] = {
-    [FMT_F32] = {[7] = kernel_7x32w, kernel_8x32w, kernel_9x32w, kernel_10x32w, kernel_11x32w, kernel_12x32w},
-    [FMT_F16] = {[7] = kernel_7x32h, kernel_8x32h, kernel_9x32h, kernel_10x32h, kernel_11x32h, kernel_12x32h},
-    [FMT_I8] = {[7] = kernel_7x32q, kernel_8x32q, kernel_9x32q, kernel_10x32q, kernel_11x32q, kernel_12x32q},
-    [FMT_BF16] = {[7] = kernel_7x32b, kernel_8x32b, kernel_9x32b, kernel_10x32b, kernel_11x32b, kernel_12x32b},
-};
+/* The kernels by format and rows: KERNELS64 for 64 columns, KERNELS32 for 32. */
+#define ROWS64(F) {NULL, k64_##F##_1, k64_##F##_2, k64_##F##_3, k64_##F##_4, k64_##F##_5, k64_##F##_6}
+static const kernel_fn KERNELS64[4][7] = {
+    [FMT_F32] = ROWS64(f32), [FMT_F16] = ROWS64(f16), [FMT_I8] = ROWS64(i8), [FMT_BF16] = ROWS64(bf16)};
+#undef ROWS64
+#define ROWS32(F) [6] = k32_##F##_6, k32_##F##_7, k32_##F##_8, k32_##F##_9, k32_##F##_10, k32_##F##_11, k32_##F##_12
+static const kernel_fn KERNELS32[4][13] = {
+    [FMT_F32] = {NULL, k32_f32_1, k32_f32_2, k32_f32_3, k32_f32_4, k32_f32_5, ROWS32(f32)},
+    [FMT_F16] = {ROWS32(f16)}, [FMT_I8] = {ROWS32(i8)}, [FMT_BF16] = {ROWS32(bf16)}};
+#undef ROWS32
 
 /* This thread's buffer for one converted int8 panel (in x 64 floats), grown on demand and
  * kept for the thread's life; NULL if it cannot grow (the tile then converts on every pass). */
@@ -455,7 +450,7 @@ static const void *stream_next(const linear_w *lw, int p, int pnext, const int k
 }
 
 /* Rows [t0, t0 + n) of panel p, 7 <= n, in blocks of 6-12 rows of nearly equal size (13:
- * 7 + 6, 25: 9 + 8 + 8), each block over the panel's two 32-column halves in turn (WIDE:
+ * 7 + 6, 25: 9 + 8 + 8), each block over the panel's two 32-column halves in turn (KERNELS32:
  * 24 accumulators either way); the first block streams the panel.  Every block reads and
  * converts the panel's rows itself: against 6-row blocks of 64 columns, where the first
  * converted half and int8 panels into a buffer for the others, this converts half as
@@ -475,7 +470,7 @@ static void gemm_tile_wide(float *out, const float *inp, const linear_w *lw, int
     const float *x[12];
     for (int blk = 0, t = t0; blk < nb; blk++) {
         const int rows = n / nb + (blk < n % nb);
-        const kernel_fn f = rows > 6 ? WIDE[fmt][rows] : WIDE6[fmt];
+        const kernel_fn f = KERNELS32[fmt][rows];
         for (int j = 0; j < width; j += 32) {
             float *y = out + (size_t)t * od + (size_t)p * GEMM_PANEL + j;
             for (int seg = 0; seg < 2; seg++) {
@@ -511,11 +506,7 @@ static void gemm_tile(float *out, const float *inp, const linear_w *lw, int t0, 
     const float *bias = lw->b && part != GEMM_K_HIGH ? lw->b + (size_t)p * GEMM_PANEL : NULL;
     const float *qs = lw->fmt == FMT_I8 ? lw->scale8 + (size_t)p * GEMM_PANEL : NULL;
     const int width = ADP_MIN(GEMM_PANEL, od - p * GEMM_PANEL);
-    const kernel_fn *kernels = lw->fmt == FMT_I8    ? KERNELS8
-                               : lw->fmt == FMT_F16  ? KERNELS16
-                               : lw->fmt == FMT_BF16 ? KERNELSB
-                               : width <= 32         ? KERNELS32
-                                                     : KERNELS;
+    const kernel_fn *kernels = lw->fmt == FMT_F32 && width <= 32 ? KERNELS32[FMT_F32] : KERNELS64[lw->fmt];
     float *conv = lw->fmt == FMT_I8 && n > 6 ? conv_scratch(in) : NULL;
     int kr[3];
     k_ranges(lw, part, &kr[0], &kr[1], &kr[2]);
@@ -540,7 +531,7 @@ static void gemm_tile(float *out, const float *inp, const linear_w *lw, int t0, 
                               stream_next(lw, p, pnext, kr, seg, 0), conv ? conv + (size_t)a * GEMM_PANEL : NULL, qs,
                               seg);
             else
-                KERNELS[rows](y, od, x, conv + (size_t)a * GEMM_PANEL, bs, e - a, width, 0, NULL, NULL, NULL, seg);
+                KERNELS64[FMT_F32][rows](y, od, x, conv + (size_t)a * GEMM_PANEL, bs, e - a, width, 0, NULL, NULL, NULL, seg);
         }
         if (act == ACT_GELU)
             for (int r = 0; r < rows; r++) gelu_inplace(y + (size_t)r * od, (size_t)width);
