@@ -45,26 +45,10 @@ TEST(bf16_linear_equals_rounded_fp32_bits) {
 }
 
 /* The projections bert_model_use_bf16 rounds: four per layer and the pooler. */
-static void round_projections(bert_model *m) {
-    const bert_config *c = &m->cfg;
-    size_t H = (size_t)c->hidden, I = (size_t)c->inter;
-    for (int l = 0; l < c->layers; l++) {
-        bert_layer_w *w = &m->w.layer[l];
-        gemm_round_bf16(w->wqkv, 3 * H * H), gemm_round_bf16(w->wo, H * H);
-        gemm_round_bf16(w->w1, I * H), gemm_round_bf16(w->w2, H * I);
-    }
-    gemm_round_bf16(m->w.pool_w, H * H);
-}
-
-/* the bfloat16 panels are in use, the classifier stays fp32 */
-static void inspect_bf16(bert_model *m) {
-    if (!gemm_packed_enabled()) return;
-    CHECK(m->lin[0].qkv.panels && m->lin[0].qkv.fmt == FMT_BF16 && m->lin[2].ffn2.fmt == FMT_BF16);
-    CHECK(m->pool.fmt == FMT_BF16 && m->cls.panels && m->cls.fmt == FMT_F32);
-}
+static void round_bf16(bert_model *m) { round_projections(m, gemm_round_bf16); }
 
 TEST(bf16_model_equals_rounded_fp32_model_bits) {
-    check_converted_model("bfloat16", bert_model_use_bf16, round_projections, inspect_bf16, 5e-2);
+    check_converted_model("bfloat16", FMT_BF16, bert_model_use_bf16, round_bf16, NULL, 5e-2);
 }
 
 TEST(bf16_rejects_weights_beyond_its_range) {

@@ -40,26 +40,10 @@ TEST(f16_linear_equals_rounded_fp32_bits) {
 }
 
 /* The projections bert_model_use_f16 rounds: four per layer and the pooler. */
-static void round_projections(bert_model *m) {
-    const bert_config *c = &m->cfg;
-    size_t H = (size_t)c->hidden, I = (size_t)c->inter;
-    for (int l = 0; l < c->layers; l++) {
-        bert_layer_w *w = &m->w.layer[l];
-        gemm_round_f16(w->wqkv, 3 * H * H), gemm_round_f16(w->wo, H * H);
-        gemm_round_f16(w->w1, I * H), gemm_round_f16(w->w2, H * I);
-    }
-    gemm_round_f16(m->w.pool_w, H * H);
-}
-
-/* the half panels are in use, the classifier stays fp32 */
-static void inspect_half(bert_model *half) {
-    if (!gemm_packed_enabled()) return;
-    CHECK(half->lin[0].qkv.panels && half->lin[0].qkv.fmt == FMT_F16 && half->lin[2].ffn2.fmt == FMT_F16);
-    CHECK(half->pool.fmt == FMT_F16 && half->cls.panels && half->cls.fmt == FMT_F32);
-}
+static void round_f16(bert_model *m) { round_projections(m, gemm_round_f16); }
 
 static void model_equals_rounded_fp32_model(void) {
-    check_converted_model("half", bert_model_use_f16, round_projections, inspect_half, 1e-2);
+    check_converted_model("half", FMT_F16, bert_model_use_f16, round_f16, NULL, 1e-2);
 }
 
 TEST(f16_model_equals_rounded_fp32_model_bits) { model_equals_rounded_fp32_model(); }

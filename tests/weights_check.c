@@ -12,7 +12,17 @@
 #include "prune.h"
 #include "test.h"
 
-void check_converted_model(const char *what, int (*convert)(bert_model *), void (*reference)(bert_model *),
+void round_projections(bert_model *m, size_t (*round)(float *, size_t)) {
+    const bert_config *c = &m->cfg;
+    size_t H = (size_t)c->hidden, I = (size_t)c->inter;
+    for (int l = 0; l < c->layers; l++) {
+        bert_layer_w *w = &m->w.layer[l];
+        round(w->wqkv, 3 * H * H), round(w->wo, H * H), round(w->w1, I * H), round(w->w2, H * I);
+    }
+    round(m->w.pool_w, H * H);
+}
+
+void check_converted_model(const char *what, int fmt, int (*convert)(bert_model *), void (*reference)(bert_model *),
                            void (*inspect)(bert_model *), double max_diff) {
     bert_config cfg;
     bert_config_init(&cfg, 300, 128, 3, 2, 256, 128, 3);
@@ -22,6 +32,13 @@ void check_converted_model(const char *what, int (*convert)(bert_model *), void 
     REQUIRE(convert(&conv) == ADP_OK);
     reference(&ref);
     bert_model_pack(&ref);
+    CHECK(conv.weights == fmt);
+    if (gemm_packed_enabled()) { /* the converted panels are in use, the classifier stays fp32 */
+        CHECK_MSG(conv.lin[0].qkv.panels && conv.lin[0].qkv.fmt == fmt && conv.lin[2].ffn2.fmt == fmt,
+                  "%s: the projections' panels", what);
+        CHECK_MSG(conv.pool.fmt == fmt && (fmt != FMT_I8 || conv.pool.scale8), "%s: the pooler's panels", what);
+        CHECK(conv.cls.panels && conv.cls.fmt == FMT_F32);
+    }
     if (inspect) inspect(&conv);
     enum { NS = 5 };
     int len[NS] = {1, 7, 13, 40, 100}, off[NS + 1] = {0};
