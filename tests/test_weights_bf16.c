@@ -37,11 +37,11 @@ TEST(bf16_rounding_is_nearest_even) {
 /* y = x W^T + b through bfloat16 panels against fp32 panels of the rounded weights: equal
  * bits, at row counts that take one block of 64 columns (1-6 rows), blocks of 32 columns
  * (7-12, 13 = 7 + 6, 40 rows in tiles) and a last panel of 4 or 20 columns, on one thread
- * and on all; and both are the product (weights_check.c check_half_linear). */
+ * and on all; and both are the product (weights_check.c check_packed_linear). */
 TEST(bf16_linear_equals_rounded_fp32_bits) {
     static const int shapes[][3] = {{1, 64, 64},   {3, 256, 130}, {6, 96, 256},  {7, 256, 68},
                                     {12, 64, 200}, {13, 64, 96},  {40, 128, 20}, {300, 96, 96}};
-    check_half_linear("bfloat16", 1, shapes, sizeof shapes / sizeof shapes[0], 9);
+    check_packed_linear("bfloat16", FMT_BF16, shapes, sizeof shapes / sizeof shapes[0], 9);
 }
 
 /* The projections bert_model_use_bf16 rounds: four per layer and the pooler. */

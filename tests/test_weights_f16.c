@@ -32,11 +32,11 @@ TEST(f16_rounding_is_ieee_half_nearest_even) {
 
 /* y = x W^T + b through half panels against fp32 panels of the rounded weights: equal bits,
  * at row counts that take one block of 64 columns (1-6 rows) and blocks of 32 columns
- * (7+), on one thread and on all (weights_check.c check_half_linear). */
+ * (7+), on one thread and on all (weights_check.c check_packed_linear). */
 TEST(f16_linear_equals_rounded_fp32_bits) {
     static const int shapes[][3] = {{1, 64, 64},    {5, 256, 130}, {6, 96, 256},  {7, 256, 64},
                                     {13, 64, 200},  {40, 128, 20}, {300, 96, 96}};
-    check_half_linear("half", 0, shapes, sizeof shapes / sizeof shapes[0], 7);
+    check_packed_linear("half", FMT_F16, shapes, sizeof shapes / sizeof shapes[0], 7);
 }
 
 /* The projections bert_model_use_f16 rounds: four per layer and the pooler. */

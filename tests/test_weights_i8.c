@@ -50,50 +50,14 @@ TEST(i8_quantization_is_symmetric_per_row) {
 }
 
 /* y = x W^T + b through int8 panels against fp32 panels of the quantized weights: equal
- * bits, at row counts that take one block (1-6 rows: converted as loaded) and several (7+:
- * the panel converted once into the thread's buffer), on one thread and on all. */
+ * bits, at row counts that take one block (1-6 rows: converted as loaded), blocks of 32
+ * columns (7-12, each converting as loaded) and several blocks past 12 (the panel converted
+ * once into the thread's buffer), on one thread and on all (weights_check.c
+ * check_packed_linear). */
 TEST(i8_linear_equals_quantized_fp32_bits) {
-    if (!gemm_packed_enabled()) return; /* no packed kernel on this CPU: nothing int8 to test */
-    int shapes[][3] = {{1, 64, 64}, {2, 256, 130}, {6, 96, 256}, {7, 256, 64}, {13, 64, 200}, {40, 128, 20}, {300, 96, 96}};
-    unsigned s = 11;
-    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
-        int n = shapes[k][0], in = shapes[k][1], out = shapes[k][2];
-        size_t np = gemm_packed_size(out, in);
-        float *x = mallocCheck(sizeof(float) * n * in), *w = mallocCheck(sizeof(float) * out * in);
-        float *b = mallocCheck(sizeof(float) * out), *sc = mallocCheck(sizeof(float) * out);
-        float *y8 = mallocCheck(sizeof(float) * n * out), *y32 = mallocCheck(sizeof(float) * n * out);
-        float *y1 = mallocCheck(sizeof(float) * n * out), *want = mallocCheck(sizeof(float) * n * out);
-        float *p32 = alignedCheck(sizeof(float) * np), *ps = alignedCheck(sizeof(float) * (np / (size_t)in));
-        int8_t *p8 = alignedCheck(np);
-        for (int i = 0; i < n * in; i++) x[i] = test_randf(&s);
-        for (int i = 0; i < out * in; i++) w[i] = (0.05f + (float)(i / in % 7)) * test_randf(&s); /* rows differ in scale */
-        for (int i = 0; i < out; i++) b[i] = test_randf(&s);
-        for (int i = 0; i < in; i++) w[(size_t)(out / 2) * in + i] = 0.0f; /* one zero row */
-        CHECK(gemm_quant_i8(sc, w, out, in) == 0);
-        gemm_pack(p32, w, out, in);
-        gemm_pack8(p8, ps, w, sc, out, in);
-        for (int variant = 0; variant < 2; variant++) {
-            linear_act act = (k + variant) % 2 ? ACT_GELU : ACT_NONE;
-            const float *bias = variant ? b : NULL;
-            linear_w l8 = {.w = w, .b = bias, .panels = p8, .fmt = FMT_I8, .scale8 = ps, .in = in, .out = out};
-            linear_w l32 = {.w = w, .b = bias, .panels = p32, .in = in, .out = out};
-            linear_forward(y8, x, &l8, n, act);
-            linear_forward(y32, x, &l32, n, act);
-            CHECK_MSG(memcmp(y8, y32, sizeof(float) * n * out) == 0, "%dx%d->%d bias=%d: int8 panels differ", n, in,
-                      out, variant);
-            int threads = adp_get_threads();
-            adp_set_threads(1);
-            linear_forward(y1, x, &l8, n, act);
-            adp_set_threads(threads);
-            CHECK_MSG(memcmp(y8, y1, sizeof(float) * n * out) == 0, "%dx%d->%d: one thread differs", n, in, out);
-            /* and both are the product (not merely the same mistake twice) */
-            matmul_forward_naive(want, x, w, bias, n, in, out);
-            if (act == ACT_GELU)
-                for (int i = 0; i < n * out; i++) want[i] = gelu_naive(want[i]);
-            test_compare("int8 linear", y8, want, (size_t)n * out, 1e-4);
-        }
-        free(x), free(w), free(b), free(sc), free(y8), free(y32), free(y1), free(want), free(p32), free(ps), free(p8);
-    }
+    static const int shapes[][3] = {{1, 64, 64},   {2, 256, 130}, {6, 96, 256}, {7, 256, 64},
+                                    {13, 64, 200}, {40, 128, 20}, {300, 96, 96}};
+    check_packed_linear("int8", FMT_I8, shapes, sizeof shapes / sizeof shapes[0], 11);
 }
 
 /* The projections bert_model_use_i8 quantizes: four per layer and the pooler. */

@@ -80,27 +80,36 @@ void check_converted_model(const char *what, int fmt, int (*convert)(bert_model 
     bert_config_free(&cfg);
 }
 
-void check_half_linear(const char *what, int bf16, const int (*shapes)[3], size_t n_shapes, unsigned seed) {
+void check_packed_linear(const char *what, int fmt, const int (*shapes)[3], size_t n_shapes, unsigned seed) {
     if (!gemm_packed_enabled()) return; /* no packed kernel on this CPU: nothing to test */
     unsigned s = seed;
     for (size_t k = 0; k < n_shapes; k++) {
         int n = shapes[k][0], in = shapes[k][1], out = shapes[k][2];
+        const size_t np = gemm_packed_size(out, in);
         float *x = mallocCheck(sizeof(float) * n * in), *w = mallocCheck(sizeof(float) * out * in);
-        float *b = mallocCheck(sizeof(float) * out);
+        float *b = mallocCheck(sizeof(float) * out), *sc = mallocCheck(sizeof(float) * out);
         float *yh = mallocCheck(sizeof(float) * n * out), *y32 = mallocCheck(sizeof(float) * n * out);
         float *y1 = mallocCheck(sizeof(float) * n * out), *want = mallocCheck(sizeof(float) * n * out);
-        float *p32 = alignedCheck(sizeof(float) * gemm_packed_size(out, in));
-        uint16_t *ph = alignedCheck(sizeof(uint16_t) * gemm_packed_size(out, in));
+        float *p32 = alignedCheck(sizeof(float) * np), *ps = alignedCheck(sizeof(float) * (np / (size_t)in));
+        void *ph = alignedCheck(fmt == FMT_I8 ? np : sizeof(uint16_t) * np);
         for (int i = 0; i < n * in; i++) x[i] = test_randf(&s);
-        for (int i = 0; i < out * in; i++) w[i] = 0.3f * test_randf(&s);
-        for (int i = 0; i < out; i++) b[i] = test_randf(&s);
-        CHECK((bf16 ? gemm_round_bf16 : gemm_round_f16)(w, (size_t)out * in) == 0);
+        if (fmt == FMT_I8) { /* rows of different scales, and one row of zeros */
+            for (int i = 0; i < out * in; i++) w[i] = (0.05f + (float)(i / in % 7)) * test_randf(&s);
+            for (int i = 0; i < out; i++) b[i] = test_randf(&s);
+            for (int i = 0; i < in; i++) w[(size_t)(out / 2) * in + i] = 0.0f;
+            CHECK(gemm_quant_i8(sc, w, out, in) == 0);
+            gemm_pack8(ph, ps, w, sc, out, in);
+        } else {
+            for (int i = 0; i < out * in; i++) w[i] = 0.3f * test_randf(&s);
+            for (int i = 0; i < out; i++) b[i] = test_randf(&s);
+            CHECK((fmt == FMT_BF16 ? gemm_round_bf16 : gemm_round_f16)(w, (size_t)out * in) == 0);
+            (fmt == FMT_BF16 ? gemm_pack_bf16 : gemm_pack16)(ph, w, out, in);
+        }
         gemm_pack(p32, w, out, in);
-        (bf16 ? gemm_pack_bf16 : gemm_pack16)(ph, w, out, in);
         for (int variant = 0; variant < 2; variant++) {
             linear_act act = (k + variant) % 2 ? ACT_GELU : ACT_NONE;
             const float *bias = variant ? b : NULL;
-            linear_w lh = {.w = w, .b = bias, .panels = ph, .fmt = bf16 ? FMT_BF16 : FMT_F16, .in = in, .out = out};
+            linear_w lh = {.w = w, .b = bias, .panels = ph, .fmt = fmt, .scale8 = ps, .in = in, .out = out};
             linear_w l32 = {.w = w, .b = bias, .panels = p32, .in = in, .out = out};
             linear_forward(yh, x, &lh, n, act);
             linear_forward(y32, x, &l32, n, act);
@@ -117,6 +126,6 @@ void check_half_linear(const char *what, int bf16, const int (*shapes)[3], size_
                 for (int i = 0; i < n * out; i++) want[i] = gelu_naive(want[i]);
             test_compare(what, yh, want, (size_t)n * out, 1e-4);
         }
-        free(x), free(w), free(b), free(yh), free(y32), free(y1), free(want), free(p32), free(ph);
+        free(x), free(w), free(b), free(sc), free(yh), free(y32), free(y1), free(want), free(p32), free(ps), free(ph);
     }
 }

@@ -22,10 +22,11 @@ void check_converted_model(const char *what, int fmt, int (*convert)(bert_model 
  * and the pooler (round: gemm_round_f16 or gemm_round_bf16). */
 void round_projections(bert_model *m, size_t (*round)(float *, size_t));
 
-/* y = x W^T + b through 2-byte panels (IEEE half, or bfloat16 with bf16) against fp32
- * panels of the same rounded weights: equal bits for each (rows, in, out) of shapes, with
- * and without bias and GELU, on one thread and on all; and both are the product (against
- * the naive one).  what names the format in messages. */
-void check_half_linear(const char *what, int bf16, const int (*shapes)[3], size_t n_shapes, unsigned seed);
+/* y = x W^T + b through panels of format fmt (FMT_F16, FMT_BF16, FMT_I8) against fp32
+ * panels of the same rounded or quantized weights: equal bits for each (rows, in, out) of
+ * shapes, with and without bias and GELU, on one thread and on all; and both are the
+ * product (against the naive one).  int8 weights get rows of different scales and one row
+ * of zeros.  what names the format in messages. */
+void check_packed_linear(const char *what, int fmt, const int (*shapes)[3], size_t n_shapes, unsigned seed);
 
 #endif
