@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "gemm.h"
+#include "model.h"
 
 int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out) {
     char *end = NULL;
@@ -34,13 +35,11 @@ int cli_parse_double(const char *cmd, const char *opt, const char *s, double lo,
 }
 
 int cli_parse_weights(const char *cmd, const char *s, int *fmt) {
-    if (s && !strcmp(s, "f32")) *fmt = FMT_F32;
-    else if (s && !strcmp(s, "f16")) *fmt = FMT_F16;
-    else if (s && !strcmp(s, "bf16")) *fmt = FMT_BF16;
-    else if (s && !strcmp(s, "i8")) *fmt = FMT_I8;
-    else {
-        fprintf(stderr, "%s: --weights: expected f32, f16, bf16 or i8, got '%s'\n", cmd, s ? s : "");
+    const int f = weights_fmt_from_name(s);
+    if (f < 0) {
+        fprintf(stderr, "%s: --weights: expected " WEIGHTS_FMT_NAMES ", got '%s'\n", cmd, s ? s : "");
         return 0;
     }
+    *fmt = f;
     return 1;
 }

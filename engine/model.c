@@ -252,6 +252,12 @@ int bert_model_use_weights(bert_model *m, int fmt) {
                              : ADP_OK;
 }
 
+int weights_fmt_from_name(const char *name) {
+    for (int fmt = FMT_F32; name && fmt <= FMT_BF16; fmt++)
+        if (!strcmp(name, weights_fmt_name(fmt))) return fmt;
+    return -1;
+}
+
 const char *weights_fmt_name(int fmt) {
     return fmt == FMT_F16 ? "f16" : fmt == FMT_BF16 ? "bf16" : fmt == FMT_I8 ? "i8" : "f32";
 }

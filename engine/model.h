@@ -105,6 +105,10 @@ int bert_model_use_i8(bert_model *m);
  * f16, bf16, i8). */
 int bert_model_use_weights(bert_model *m, int fmt);
 const char *weights_fmt_name(int fmt);
+/* The inverse: the FMT_* value of "f32", "f16", "bf16" or "i8" (WEIGHTS_FMT_NAMES), -1 for
+ * anything else (NULL included). */
+int weights_fmt_from_name(const char *name);
+#define WEIGHTS_FMT_NAMES "f32, f16, bf16 or i8"
 /* Initialise as transformers does: N(0, initializer_range) weights, zero biases, LayerNorm
  * gamma 1 and beta 0; deterministic from seed. */
 void bert_model_init_random(bert_model *m, uint64_t seed);

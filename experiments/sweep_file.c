@@ -162,16 +162,12 @@ static int apply_setting(settings *s, sweep_run *run, const char *file, int line
         long *vals = mallocCheck(sizeof(long) * (size_t)(np ? np : 1));
         int rc = 1;
         for (int i = 0; i < np && rc == 1; i++) {
-            vals[i] = !strcmp(parts[i], "f32")    ? FMT_F32
-                      : !strcmp(parts[i], "f16")  ? FMT_F16
-                      : !strcmp(parts[i], "bf16") ? FMT_BF16
-                      : !strcmp(parts[i], "i8")   ? FMT_I8
-                                                  : -1;
-            if (vals[i] < 0) rc = perr(file, line, "weights: expected f32, f16, bf16 or i8, got '%s'", parts[i]);
+            vals[i] = weights_fmt_from_name(parts[i]);
+            if (vals[i] < 0) rc = perr(file, line, "weights: expected " WEIGHTS_FMT_NAMES ", got '%s'", parts[i]);
             for (int j = 0; j < i && rc == 1; j++)
                 if (vals[j] == vals[i]) rc = perr(file, line, "weights: '%s' listed twice", parts[i]);
         }
-        if (rc == 1 && np == 0) rc = perr(file, line, "weights: expected f32, f16, bf16 or i8, got ''");
+        if (rc == 1 && np == 0) rc = perr(file, line, "weights: expected " WEIGHTS_FMT_NAMES ", got ''");
         free_strs(parts, np);
         if (rc != 1) {
             free(vals);
