@@ -8,7 +8,8 @@ nd = words(datasets)
 ml(d) = s("SELECT max_len FROM points WHERE dataset = ".lit(d)." AND split = 'dev' GROUP BY max_len ORDER BY count(*) DESC, max_len DESC LIMIT 1")
 where(d) = "dataset = ".lit(d)." AND split = 'dev' AND max_len = ".ml(d)
 meths(d) = s("SELECT group_concat(method, ' ') FROM (SELECT DISTINCT method FROM points WHERE ".where(d)." ORDER BY method = 'none' DESC, method)")
-ref(d) = s("SELECT coalesce(100 * ref_accuracy, 'NaN') FROM reference WHERE ".where(d))
+# the unpruned model's accuracy; NaN (no line drawn) while a sweep has not run it yet
+ref(d) = s("SELECT coalesce((SELECT 100 * ref_accuracy FROM reference WHERE ".where(d)."), 'NaN')")
 cols = nd > 1 ? 2 : 1
 rows = (nd + cols - 1) / cols
 do for [fmt in formats] {

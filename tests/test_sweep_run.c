@@ -448,6 +448,14 @@ TEST(sweep_every_figure_script_draws_from_a_small_database) {
              d, d, d, d);
     write_file(path, text);
     snprintf(db, sizeof db, "%s/r.db", d);
+    /* a sweep in progress: AdapLeR's cells in, the unpruned reference not yet */
+    char part[4300];
+    snprintf(part, sizeof part, "%s/part.sweep", d);
+    snprintf(text, sizeof text, "dataset planted --planted-n 200\nrun planted %s/m adapler --eta-scale 0.5,1\n", d);
+    write_file(part, text);
+    REQUIRE(test_sh("%s sweep %s --db %s/part.db --jobs 2", bin(), part, d) == 0);
+    CHECK_MSG(test_sh("sh plots/make_figures.sh %s/part.db %s/fig-part", d, d) == 0, "figures of a partial sweep: %s",
+              test_sh_output());
     REQUIRE(test_sh("%s sweep %s --db %s --jobs 2 --per-example", bin(), path, db) == 0);
     CHECK(test_sh("sh plots/make_figures.sh %s %s/fig", db, d) == 0);
     const char *names[] = {"accuracy_speedup", "wall_vs_flops", "layer_tokens", "eraser_fpr", "token_fading"};
