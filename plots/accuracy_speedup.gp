@@ -11,7 +11,7 @@ meths(d) = s("SELECT group_concat(method, ' ') FROM (SELECT DISTINCT method FROM
 # the unpruned model's accuracy; NaN (no line drawn) while a sweep has not run it yet
 ref(d) = s("SELECT coalesce((SELECT 100 * ref_accuracy FROM reference WHERE ".where(d)."), 'NaN')")
 cols = nd > 1 ? 2 : 1
-rows = (nd + cols - 1) / cols
+rows = panel_rows(nd, cols)
 do for [fmt in formats] {
     eval set_term(fmt, 700 * cols, 520 * rows + 40)
     set output out.".".fmt

@@ -22,5 +22,7 @@ formats = "png svg"
 set_term(fmt, w, h) = fmt eq "png" ? \
     sprintf("set terminal pngcairo size %d,%d font 'Sans,11' noenhanced", w, h) : \
     sprintf("set terminal svg size %d,%d dynamic font 'Sans,11' noenhanced", w, h)
+# Rows of a multiplot of n panels in cols columns; one (the "no data" panel) when n is 0.
+panel_rows(n, cols) = n > 0 ? (n + cols - 1) / cols : 1
 # sql literal escaping for strings read back from the database
 lit(x) = "'".x."'"

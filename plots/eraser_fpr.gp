@@ -12,7 +12,7 @@ MATCHED = "knob LIKE 'match %'"
 meths(d, kind) = s("SELECT group_concat(method, ' ') FROM (SELECT DISTINCT method FROM eraser_table WHERE dataset = ".lit(d)." AND split = 'dev' AND ".kind." ORDER BY method = 'none' DESC, method)")
 series(d, m, kind) = q("SELECT avg(flops_speedup), 100 * avg(fpr) FROM eraser_table WHERE split = 'dev' AND dataset = ".lit(d)." AND method = ".lit(m)." AND ".kind." GROUP BY operating_point ORDER BY 1")
 cols = nd > 1 ? 2 : 1
-rows = (nd + cols - 1) / cols
+rows = panel_rows(nd, cols)
 do for [fmt in formats] {
     eval set_term(fmt, 700 * cols, 500 * rows + 40)
     set output out.".".fmt

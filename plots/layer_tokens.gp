@@ -8,7 +8,7 @@ meths(d) = s("SELECT group_concat(method, ' ') FROM (SELECT DISTINCT method FROM
 pick(d, m) = "FROM cell_layers l JOIN current_cells c USING (cell_key) JOIN paper_table p ON p.dataset = c.dataset AND p.split = c.split AND p.max_len = c.max_len AND p.method = c.method AND p.knob IS c.knob AND p.model_name IS c.model_name WHERE c.split = 'dev' AND c.dataset = ".lit(d)." AND c.method = ".lit(m)
 label(d, m) = s("SELECT CASE WHEN knob = '' THEN method ELSE method || ' ' || knob END || printf(' (%.1fx)', flops_speedup) FROM paper_table WHERE split = 'dev' AND dataset = ".lit(d)." AND method = ".lit(m)." LIMIT 1")
 cols = nd > 1 ? 2 : 1
-rows = (nd + cols - 1) / cols
+rows = panel_rows(nd, cols)
 do for [fmt in formats] {
     eval set_term(fmt, 700 * cols, 500 * rows + 40)
     set output out.".".fmt

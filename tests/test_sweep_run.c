@@ -434,6 +434,22 @@ TEST(sweep_eval_knob_list_equals_single_runs) {
     CHECK(strstr(test_sh_output(), "--schedule") != NULL);
 }
 
+/* Width and height of a PNG from its IHDR chunk; 0 if path is not a PNG. */
+static int png_dims(const char *path, unsigned *w, unsigned *h) {
+    char *s = NULL;
+    size_t n = 0;
+    *w = *h = 0;
+    if (adp_read_file(path, &s, &n) != ADP_OK) return 0;
+    const unsigned char *u = (const unsigned char *)s;
+    int ok = n > 24 && !memcmp(s, "\x89PNG", 4) && !memcmp(s + 12, "IHDR", 4);
+    if (ok) {
+        *w = (unsigned)u[16] << 24 | (unsigned)u[17] << 16 | (unsigned)u[18] << 8 | u[19];
+        *h = (unsigned)u[20] << 24 | (unsigned)u[21] << 16 | (unsigned)u[22] << 8 | u[23];
+    }
+    free(s);
+    return ok;
+}
+
 TEST(sweep_every_figure_script_draws_from_a_small_database) {
     const char *d = test_tmpdir();
     char path[4200], text[2048], db[4200];
@@ -456,9 +472,17 @@ TEST(sweep_every_figure_script_draws_from_a_small_database) {
     REQUIRE(test_sh("%s sweep %s --db %s/part.db --jobs 2", bin(), part, d) == 0);
     CHECK_MSG(test_sh("sh plots/make_figures.sh %s/part.db %s/fig-part", d, d) == 0, "figures of a partial sweep: %s",
               test_sh_output());
+    /* every figure a page-sized image, with panels or its "no data" one (a figure without
+     * operating points once came out 40 pixels high) */
+    const char *names[] = {"accuracy_speedup", "wall_vs_flops", "layer_tokens", "eraser_fpr", "token_fading"};
+    for (int i = 0; i < 5; i++) {
+        char f[4400];
+        unsigned w, h;
+        snprintf(f, sizeof f, "%s/fig-part/%s.png", d, names[i]);
+        CHECK_MSG(png_dims(f, &w, &h) && w >= 500 && h >= 400, "%s: %u x %u", f, w, h);
+    }
     REQUIRE(test_sh("%s sweep %s --db %s --jobs 2 --per-example", bin(), path, db) == 0);
     CHECK(test_sh("sh plots/make_figures.sh %s %s/fig", db, d) == 0);
-    const char *names[] = {"accuracy_speedup", "wall_vs_flops", "layer_tokens", "eraser_fpr", "token_fading"};
     for (int i = 0; i < 5; i++) {
         char f[4300], *s = NULL;
         size_t n = 0;
