@@ -16,7 +16,7 @@ do for [fmt in formats] {
     eval set_term(fmt, 700 * cols, 520 * rows + 40)
     set output out.".".fmt
     if (nd == 0) {
-        set title "Accuracy vs FLOPs speedup: no cells in ".db
+        set title "Accuracy vs FLOPs speedup:\nno cells in ".db
         set xlabel "FLOPs speedup (x, dense / pruned FLOPs)"
         set ylabel "accuracy (%)"
         set xrange [1:10]; set yrange [0:100]

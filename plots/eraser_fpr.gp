@@ -18,7 +18,7 @@ do for [fmt in formats] {
     eval set_term(fmt, 700 * cols, 500 * rows + 40)
     set output out.".".fmt
     if (nd == 0) {
-        set title "ERASER false-positive rate: no dataset with rationales in ".db
+        set title "ERASER false-positive rate:\nno dataset with rationales in ".db
         set xlabel "FLOPs speedup (x)"; set ylabel "false-positive rate (%)"
         set xrange [1:4]; set yrange [0:100]
         plot NaN title "no data"

@@ -13,7 +13,7 @@ do for [fmt in formats] {
     eval set_term(fmt, 700 * cols, 500 * rows + 40)
     set output out.".".fmt
     if (nd == 0) {
-        set title "Tokens per layer: no operating points in ".db
+        set title "Tokens per layer:\nno operating points (unpruned and pruned cells) in ".db
         set xlabel "layer"; set ylabel "tokens entering the layer (% of input length)"
         set xrange [0:1]; set yrange [0:100]
         plot NaN title "no data"

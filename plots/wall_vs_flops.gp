@@ -12,7 +12,7 @@ do for [fmt in formats] {
     eval set_term(fmt, 620 * cols, 600)
     set output out.".".fmt
     if (nb == 0) {
-        set title "Measured wall-clock vs FLOPs speedup: no timed cells in ".db
+        set title "Measured wall-clock vs FLOPs speedup:\nno timed cells in ".db
         set xlabel "FLOPs speedup (x)"; set ylabel "wall-clock speedup (x)"
         set xrange [1:4]; set yrange [0:4]
         plot x with lines dt 2 lc rgb "#555555" title "wall = FLOPs"
