@@ -138,6 +138,7 @@ typedef struct {
     size_t *bidx;
     progress *pg;
     long *step;     /* steps of this phase so far */
+    long pg_before; /* steps of the phases before this one (the progress line counts both) */
     long total, warm;
     size_t tokens;
     double seconds;
@@ -187,7 +188,7 @@ static int run_epoch(epoch_run *E, int ep, int epochs, const prune_strategy *har
         run = bi == 0 ? task : 0.98 * run + 0.02 * task;
         E->tokens += (size_t)b.off[b.n_seq];
         double el = E->seconds + adp_now() - t0;
-        progress_show(E->pg, hard ? "hard" : "soft", ep, epochs, *E->step + 1, run, E->tokens / (el > 0 ? el : 1));
+        progress_show(E->pg, hard ? "hard" : "soft", ep, epochs, E->pg_before + *E->step + 1, run, E->tokens / (el > 0 ? el : 1));
     }
     E->seconds += adp_now() - t0;
     size_t nb = plan.n_batches ? plan.n_batches : 1;
@@ -335,7 +336,7 @@ int fit_run(const fit_spec *sp, int argc, char **argv) {
     adamw_init(&enc, 0.9f, 0.999f, 1e-8f, (float)a.wd);
     adamw_add_bert(&enc, &m, garena, 0);
     adamw_ready(&enc);
-    step = 0;
+    step = 0, E.pg_before = steps_per_epoch * a.soft_epochs;
     E.total = steps_per_epoch * a.epochs, E.warm = (long)floor(a.warmup * (double)E.total + 0.5);
     appendf(&history, "], \"hard\": [");
     train_dev_scores best = {0};

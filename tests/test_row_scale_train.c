@@ -295,6 +295,14 @@ TEST(train_power_and_ltp_end_to_end) {
     for (int k = 0; k < 2; k++) {
         REQUIRE(test_sh("OMP_WAIT_POLICY=PASSIVE %s train --method %s --init %s/ft %s %s --lr 3e-4 --epochs 2 --out %s/%s",
                         bin(), runs[k].method, dir, data, runs[k].args, dir, runs[k].method) == 0);
+        /* the progress line counts both phases' steps: the last one reads total/total (the
+         * hard phase once restarted the count, so its ETA scaled the soft phase's time by
+         * the whole run's steps: 3 h for a 45-minute model) */
+        const char *last = NULL, *at = test_sh_output();
+        while ((at = strstr(at, "hard epoch 2/2 ["))) last = at++;
+        long done = -1, total = -2;
+        CHECK_MSG(last && sscanf(strchr(last, ']') + 1, " %ld/%ld", &done, &total) == 2 && done == total,
+                  "%s: last progress line %ld/%ld", runs[k].method, done, total);
         cJSON *tj = last_json(test_sh_output());
         REQUIRE(tj);
         const cJSON *cfg = cJSON_GetObjectItem(tj, runs[k].config);
