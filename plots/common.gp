@@ -24,5 +24,11 @@ set_term(fmt, w, h) = fmt eq "png" ? \
     sprintf("set terminal svg size %d,%d dynamic font 'Sans,11' noenhanced", w, h)
 # Rows of a multiplot of n panels in cols columns; one (the "no data" panel) when n is 0.
 panel_rows(n, cols) = n > 0 ? (n + cols - 1) / cols : 1
+# SQL for a short legend label of a cell from its method and knob columns: the knob from its
+# first option on ('--eta-scale 1.25': the run line's model variables dropped), at most 30
+# characters; a match= cell (knob 'match ...') reads "METHOD at AdapLeR's --eta-scale S".
+knob_short_sql(k) = "(CASE WHEN instr(".k.", '--') > 0 THEN substr(".k.", instr(".k.", '--')) ELSE coalesce(".k.", '') END)"
+knob_cut_sql(k) = "(CASE WHEN length(".knob_short_sql(k).") > 30 THEN substr(".knob_short_sql(k).", 1, 28) || '..' ELSE ".knob_short_sql(k)." END)"
+label_sql(m, k) = m." || CASE WHEN ".k." LIKE 'match %' THEN ' at AdapLeR''s ' ELSE ' ' END || ".knob_cut_sql(k)
 # sql literal escaping for strings read back from the database
 lit(x) = "'".x."'"

@@ -6,11 +6,11 @@ datasets = s("SELECT group_concat(dataset, ' ') FROM (SELECT DISTINCT dataset FR
 nd = words(datasets)
 meths(d) = s("SELECT group_concat(method, ' ') FROM (SELECT DISTINCT method FROM paper_table WHERE dataset = ".lit(d)." AND split = 'dev' AND knob IS NOT NULL ORDER BY method = 'none' DESC, method)")
 pick(d, m) = "FROM cell_layers l JOIN current_cells c USING (cell_key) JOIN paper_table p ON p.dataset = c.dataset AND p.split = c.split AND p.max_len = c.max_len AND p.method = c.method AND p.knob IS c.knob AND p.model_name IS c.model_name WHERE c.split = 'dev' AND c.dataset = ".lit(d)." AND c.method = ".lit(m)
-label(d, m) = s("SELECT CASE WHEN knob = '' THEN method ELSE method || ' ' || knob END || printf(' (%.1fx)', flops_speedup) FROM paper_table WHERE split = 'dev' AND dataset = ".lit(d)." AND method = ".lit(m)." LIMIT 1")
+label(d, m) = s("SELECT trim(".label_sql("method", "knob").") || printf(' (%.1fx)', flops_speedup) FROM paper_table WHERE split = 'dev' AND dataset = ".lit(d)." AND method = ".lit(m)." LIMIT 1")
 cols = nd > 1 ? 2 : 1
 rows = panel_rows(nd, cols)
 do for [fmt in formats] {
-    eval set_term(fmt, 700 * cols, 500 * rows + 40)
+    eval set_term(fmt, 700 * cols, 640 * rows + 40)
     set output out.".".fmt
     if (nd == 0) {
         set title "Tokens per layer:\nno operating points (unpruned and pruned cells) in ".db
@@ -27,7 +27,7 @@ do for [fmt in formats] {
         set xlabel "layer (0 = first)"
         set ylabel "tokens entering the layer (% of input length)"
         set grid
-        set key bottom left box opaque font ",9"
+        set key below box font ",9" maxrows 4 height 1.5
         set yrange [0:105]
         set xrange [-0.2:*]
         set xtics 1
