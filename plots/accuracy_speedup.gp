@@ -13,7 +13,7 @@ ref(d) = s("SELECT coalesce((SELECT 100 * ref_accuracy FROM reference WHERE ".wh
 cols = nd > 1 ? 2 : 1
 rows = panel_rows(nd, cols)
 do for [fmt in formats] {
-    eval set_term(fmt, 700 * cols, 520 * rows + 40)
+    eval set_term(fmt, 700 * cols, 620 * rows + 40)
     set output out.".".fmt
     if (nd == 0) {
         set title "Accuracy vs FLOPs speedup:\nno cells in ".db
@@ -33,7 +33,8 @@ do for [fmt in formats] {
         set ylabel "accuracy (%)"
         set logscale x 2
         set grid
-        set key bottom left box opaque font ",9"
+        set key below box font ",9" maxrows 4
+        set bmargin 9
         set autoscale
         # saliency's speedup is below 1 (its gradient pass counts): start left of it
         set xrange [s("SELECT min(0.9, 0.8 * min(flops_speedup)) FROM frontier WHERE ".where(d)) + 0:*]

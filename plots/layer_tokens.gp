@@ -10,7 +10,7 @@ label(d, m) = s("SELECT trim(".label_sql("method", "knob").") || printf(' (%.1fx
 cols = nd > 1 ? 2 : 1
 rows = panel_rows(nd, cols)
 do for [fmt in formats] {
-    eval set_term(fmt, 700 * cols, 640 * rows + 40)
+    eval set_term(fmt, 700 * cols, 680 * rows + 40)
     set output out.".".fmt
     if (nd == 0) {
         set title "Tokens per layer:\nno operating points (unpruned and pruned cells) in ".db
@@ -27,7 +27,8 @@ do for [fmt in formats] {
         set xlabel "layer (0 = first)"
         set ylabel "tokens entering the layer (% of input length)"
         set grid
-        set key below box font ",9" maxrows 4 height 1.5
+        set key below box font ",9" maxrows 4
+        set bmargin 12
         set yrange [0:105]
         set xrange [-0.2:*]
         set xtics 1
