@@ -279,7 +279,8 @@ TEST(sweep_file_bad_input_names_file_and_line) {
 }
 
 /* A database written before version 2 (no weights column) opens migrated: its rows read
- * as fp32 and stay in the accuracy views; an f16 row does not enter them. */
+ * as fp32 and stay in the accuracy views; an f16 row does not enter them, nor (version 3)
+ * a match= row. */
 TEST(sweep_schema_migrates_a_version_1_file) {
     char path[4200];
     snprintf(path, sizeof path, "%s/v1.db", test_tmpdir());
@@ -317,4 +318,16 @@ TEST(sweep_schema_migrates_a_version_1_file) {
     CHECK_INT(query_long(path, "SELECT count(*) FROM points"), 1);
     CHECK_INT(query_long(path, "SELECT count(*) FROM current_cells"), 2);
     CHECK_INT(query_long(path, "SELECT count(*) FROM latency WHERE weights = 'f16'"), 1);
+    /* version 3: a match= row (another cell's per-layer counts) is no point of its method */
+    REQUIRE(sqlite3_open(path, &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db,
+                         "INSERT INTO cells (cell_key, key_text, logical_key, dataset, split, model_hash, method, knob,"
+                         " code_version, accuracy, flops_speedup, has_examples, finished_at, match_key, match_knob)"
+                         " VALUES ('k3', 't3', 'l3', 'planted', 'dev', 'h', 'cascade', 'match x', 'c', 0.85, 2, 0, 'now',"
+                         " 'k1', '--eta-scale 1');",
+                         NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    CHECK_INT(query_long(path, "SELECT count(*) FROM points"), 1);
+    CHECK_INT(query_long(path, "SELECT count(*) FROM paper_table WHERE method = 'cascade'"), 0);
+    CHECK_INT(query_long(path, "SELECT count(*) FROM current_cells"), 3);
 }

@@ -527,6 +527,10 @@ TEST(sweep_match_lines_run_at_the_reference_counts) {
                         "AND b.layer = a.layer WHERE c.method = 'random' AND abs(a.tokens - b.tokens) > 1e-9"),
               0);
     CHECK_INT(qlong(db, "SELECT count(*) FROM cells WHERE match_key IS NOT NULL AND match_knob LIKE '--eta-scale %'"), 6);
+    /* they are not points of random's or cascade's own curves (schema version 3) */
+    CHECK_INT(qlong(db, "SELECT count(*) FROM points WHERE method IN ('random', 'cascade')"), 0);
+    CHECK_INT(qlong(db, "SELECT count(*) FROM points WHERE method = 'adapler'"), 2);
+    CHECK_INT(qlong(db, "SELECT count(*) FROM frontier WHERE knob LIKE 'match %'"), 0);
     /* eraser_table puts each matched row at its reference's operating point */
     CHECK_INT(qlong(db, "SELECT count(DISTINCT operating_point) FROM eraser_table WHERE method IN ('adapler', 'random', 'cascade')"), 2);
     /* a rerun has nothing to do; a changed reference would re-run its matched cells (keys chain) */
