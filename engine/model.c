@@ -157,8 +157,9 @@ void bert_model_unpack(bert_model *m) {
     free(ls);
 }
 
-/* With half, bfloat16 or int8 weights every linear but the last (the classifier) is converted. */
-static int linear_is_f16(const bert_model *m, int k, int n) {
+/* With half, bfloat16 or int8 weights every linear but the last (the classifier) is converted:
+ * to 16-bit panels (m->packed16, either format) or to int8 ones (m->packed8). */
+static int linear_is_16bit(const bert_model *m, int k, int n) {
     return (m->weights == FMT_F16 || m->weights == FMT_BF16) && k < n - 1;
 }
 static int linear_is_i8(const bert_model *m, int k, int n) { return m->weights == FMT_I8 && k < n - 1; }
@@ -272,7 +273,7 @@ void bert_model_pack(bert_model *m) {
     size_t total = 0, total16 = 0, total8 = 0, scales = 0;
     for (int k = 0; k < n; k++) {
         size_t size = gemm_packed_size(ls[k]->out, ls[k]->in);
-        *(linear_is_f16(m, k, n) ? &total16 : linear_is_i8(m, k, n) ? &total8 : &total) += size;
+        *(linear_is_16bit(m, k, n) ? &total16 : linear_is_i8(m, k, n) ? &total8 : &total) += size;
         if (linear_is_i8(m, k, n)) scales += size / (size_t)ls[k]->in;
     }
     if (!m->packed) m->packed = alignedCheck(total * sizeof(float));
@@ -288,7 +289,7 @@ void bert_model_pack(bert_model *m) {
             gemm_pack8(p8, ps, ls[k]->w, rs, ls[k]->out, ls[k]->in);
             ls[k]->panels = p8, ls[k]->fmt = FMT_I8, ls[k]->scale8 = ps;
             p8 += size, ps += size / (size_t)ls[k]->in, rs += ls[k]->out;
-        } else if (linear_is_f16(m, k, n)) {
+        } else if (linear_is_16bit(m, k, n)) {
             if (m->weights == FMT_BF16) gemm_pack_bf16(p16, ls[k]->w, ls[k]->out, ls[k]->in);
             else gemm_pack16(p16, ls[k]->w, ls[k]->out, ls[k]->in);
             ls[k]->panels = p16, ls[k]->fmt = m->weights == FMT_BF16 ? FMT_BF16 : FMT_F16, ls[k]->scale8 = NULL;
