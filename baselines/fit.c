@@ -188,7 +188,8 @@ static int run_epoch(epoch_run *E, int ep, int epochs, const prune_strategy *har
         run = bi == 0 ? task : 0.98 * run + 0.02 * task;
         E->tokens += (size_t)b.off[b.n_seq];
         double el = E->seconds + adp_now() - t0;
-        progress_show(E->pg, hard ? "hard" : "soft", ep, epochs, E->pg_before + *E->step + 1, run, E->tokens / (el > 0 ? el : 1));
+        progress_show(E->pg, hard ? "hard" : "soft", ep, epochs, E->pg_before + *E->step + 1, run,
+                      E->tokens / (el > 0 ? el : 1));
     }
     E->seconds += adp_now() - t0;
     size_t nb = plan.n_batches ? plan.n_batches : 1;

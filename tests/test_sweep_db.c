@@ -323,8 +323,8 @@ TEST(sweep_schema_migrates_a_version_1_file) {
     REQUIRE(sqlite3_exec(db,
                          "INSERT INTO cells (cell_key, key_text, logical_key, dataset, split, model_hash, method, knob,"
                          " code_version, accuracy, flops_speedup, has_examples, finished_at, match_key, match_knob)"
-                         " VALUES ('k3', 't3', 'l3', 'planted', 'dev', 'h', 'cascade', 'match x', 'c', 0.85, 2, 0, 'now',"
-                         " 'k1', '--eta-scale 1');",
+                         " VALUES ('k3', 't3', 'l3', 'planted', 'dev', 'h', 'cascade', 'match x', 'c', 0.85, 2, 0,"
+                         " 'now', 'k1', '--eta-scale 1');",
                          NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close(db);
     CHECK_INT(query_long(path, "SELECT count(*) FROM points"), 1);
