@@ -319,11 +319,9 @@ ORDER BY dataset, max_len, method, batch, weights, flops_speedup;
 -- A match= run (eraser.sweep: a method forced to keep another cell's per-layer token counts,
 -- example by example) borrows that cell's adaptivity: its points say how the method's scores
 -- choose tokens at AdapLeR's budget, not how fast the method is at its own knob.  They stay
--- out of points, frontier and paper_table (a cascade row at AdapLeR's eta-scale 0.5 counts
--- had become HateXplain's cascade entry of paper_table) and in eraser_table, cells and
--- current_cells.  Rows of version 2 are unchanged.
-DROP VIEW paper_table;
-DROP VIEW frontier;
+-- out of points, and so out of frontier and paper_table, which read points by name (a
+-- cascade row at AdapLeR's eta-scale 0.5 counts had become HateXplain's cascade entry of
+-- paper_table), and in eraser_table, cells and current_cells.
 DROP VIEW points;
 
 CREATE VIEW points AS
@@ -335,27 +333,3 @@ SELECT dataset, split, max_len, method, model_name, knob, knob_name, avg(knob_va
        avg(CASE WHEN batch = 32 THEN wall_speedup END) AS wall_speedup_b32
 FROM current_cells WHERE accuracy IS NOT NULL AND weights = 'f32' AND match_key IS NULL
 GROUP BY dataset, split, max_len, method, model_name, knob;
-
-CREATE VIEW frontier AS
-SELECT p.* FROM points p
-WHERE NOT EXISTS (SELECT 1 FROM points q
-                  WHERE q.dataset = p.dataset AND q.split = p.split AND q.max_len = p.max_len
-                    AND q.method = p.method
-                    AND q.accuracy >= p.accuracy AND q.flops_speedup >= p.flops_speedup
-                    AND (q.accuracy > p.accuracy OR q.flops_speedup > p.flops_speedup))
-ORDER BY dataset, split, max_len, method, flops_speedup;
-
-CREATE VIEW paper_table AS
-WITH ok AS (
-    SELECT p.*, row_number() OVER (PARTITION BY p.dataset, p.split, p.max_len, p.method
-                                   ORDER BY p.flops_speedup DESC, p.accuracy DESC) AS rk
-    FROM points p JOIN reference r USING (dataset, split, max_len)
-    WHERE p.accuracy >= r.ref_accuracy - 0.01
-), methods AS (SELECT DISTINCT dataset, split, max_len, method FROM points)
-SELECT m.dataset, m.split, m.max_len, m.method, r.ref_accuracy, ok.accuracy,
-       ok.accuracy - r.ref_accuracy AS delta, ok.flops_speedup, ok.wall_speedup_b1, ok.wall_speedup_b32,
-       ok.mean_tokens, ok.knob, ok.model_name
-FROM methods m JOIN reference r USING (dataset, split, max_len)
-LEFT JOIN ok ON ok.dataset = m.dataset AND ok.split = m.split AND ok.max_len = m.max_len
-            AND ok.method = m.method AND ok.rk = 1
-ORDER BY m.dataset, m.split, m.max_len, ok.flops_speedup DESC;

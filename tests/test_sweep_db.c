@@ -13,6 +13,15 @@
 #include "experiments/sweep_file.h"
 #include "test.h"
 
+/* Run sql on the database at path (outside results_db: rows as an older binary wrote them). */
+static int exec_on(const char *path, const char *sql) {
+    sqlite3 *db;
+    if (sqlite3_open(path, &db) != SQLITE_OK) return SQLITE_ERROR;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    sqlite3_close(db);
+    return rc;
+}
+
 static long query_long(const char *path, const char *sql) {
     sqlite3 *db;
     long v = -1;
@@ -308,25 +317,18 @@ TEST(sweep_schema_migrates_a_version_1_file) {
     CHECK_INT(query_long(path, "SELECT count(*) FROM cells WHERE cell_key = 'k1' AND weights = 'f32'"), 1);
     CHECK_INT(query_long(path, "SELECT count(*) FROM points"), 1);
     CHECK_INT(query_long(path, "SELECT count(*) FROM reference"), 1);
-    REQUIRE(sqlite3_open(path, &db) == SQLITE_OK);
-    REQUIRE(sqlite3_exec(db,
-                         "INSERT INTO cells (cell_key, key_text, logical_key, dataset, split, model_hash, method, knob,"
-                         " code_version, accuracy, flops_speedup, wall_speedup, has_examples, finished_at, weights)"
-                         " VALUES ('k2', 't2', 'l2', 'planted', 'dev', 'h', 'none', '', 'c', 0.8, 1, 1, 0, 'now', 'f16');",
-                         NULL, NULL, NULL) == SQLITE_OK);
-    sqlite3_close(db);
+    REQUIRE(exec_on(path, "INSERT INTO cells (cell_key, key_text, logical_key, dataset, split, model_hash, method,"
+                          " knob, code_version, accuracy, flops_speedup, wall_speedup, has_examples, finished_at,"
+                          " weights) VALUES ('k2', 't2', 'l2', 'planted', 'dev', 'h', 'none', '', 'c', 0.8, 1, 1, 0,"
+                          " 'now', 'f16');") == SQLITE_OK);
     CHECK_INT(query_long(path, "SELECT count(*) FROM points"), 1);
     CHECK_INT(query_long(path, "SELECT count(*) FROM current_cells"), 2);
     CHECK_INT(query_long(path, "SELECT count(*) FROM latency WHERE weights = 'f16'"), 1);
     /* version 3: a match= row (another cell's per-layer counts) is no point of its method */
-    REQUIRE(sqlite3_open(path, &db) == SQLITE_OK);
-    REQUIRE(sqlite3_exec(db,
-                         "INSERT INTO cells (cell_key, key_text, logical_key, dataset, split, model_hash, method, knob,"
-                         " code_version, accuracy, flops_speedup, has_examples, finished_at, match_key, match_knob)"
-                         " VALUES ('k3', 't3', 'l3', 'planted', 'dev', 'h', 'cascade', 'match x', 'c', 0.85, 2, 0,"
-                         " 'now', 'k1', '--eta-scale 1');",
-                         NULL, NULL, NULL) == SQLITE_OK);
-    sqlite3_close(db);
+    REQUIRE(exec_on(path, "INSERT INTO cells (cell_key, key_text, logical_key, dataset, split, model_hash, method,"
+                          " knob, code_version, accuracy, flops_speedup, has_examples, finished_at, match_key,"
+                          " match_knob) VALUES ('k3', 't3', 'l3', 'planted', 'dev', 'h', 'cascade', 'match x', 'c',"
+                          " 0.85, 2, 0, 'now', 'k1', '--eta-scale 1');") == SQLITE_OK);
     CHECK_INT(query_long(path, "SELECT count(*) FROM points"), 1);
     CHECK_INT(query_long(path, "SELECT count(*) FROM paper_table WHERE method = 'cascade'"), 0);
     CHECK_INT(query_long(path, "SELECT count(*) FROM current_cells"), 3);
