@@ -289,7 +289,7 @@ TEST(sweep_file_bad_input_names_file_and_line) {
 
 /* A database written before version 2 (no weights column) opens migrated: its rows read
  * as fp32 and stay in the accuracy views; an f16 row does not enter them, nor (version 3)
- * a match= row. */
+ * a match= row; (version 4) each model of a method is its own curve. */
 TEST(sweep_schema_migrates_a_version_1_file) {
     char path[4200];
     snprintf(path, sizeof path, "%s/v1.db", test_tmpdir());
@@ -332,4 +332,18 @@ TEST(sweep_schema_migrates_a_version_1_file) {
     CHECK_INT(query_long(path, "SELECT count(*) FROM points"), 1);
     CHECK_INT(query_long(path, "SELECT count(*) FROM paper_table WHERE method = 'cascade'"), 0);
     CHECK_INT(query_long(path, "SELECT count(*) FROM current_cells"), 3);
+    /* version 4: a method on two models (training-free on the fine-tuned one, and trained)
+     * is two curves: the slower one is not dominated, and each has its paper_table row */
+    REQUIRE(exec_on(path, "UPDATE cells SET max_len = 64;"
+                          "INSERT INTO cells (cell_key, key_text, logical_key, dataset, split, model_hash,"
+                          " model_name, method, knob, code_version, accuracy, flops_speedup, has_examples,"
+                          " finished_at, max_len) VALUES"
+                          " ('k4', 't4', 'l4', 'planted', 'dev', 'h', 'small', 'power', '--retention 0.5', 'c',"
+                          " 0.895, 2, 0, 'now', 64),"
+                          " ('k5', 't5', 'l5', 'planted', 'dev', 'h5', 'small-power', 'power', 'lambda=1', 'c',"
+                          " 0.895, 4, 0, 'now', 64);") == SQLITE_OK);
+    CHECK_INT(query_long(path, "SELECT count(*) FROM frontier WHERE method = 'power'"), 2);
+    CHECK_INT(query_long(path, "SELECT count(*) FROM paper_table WHERE method = 'power'"), 2);
+    CHECK_INT(query_long(path, "SELECT 10 * flops_speedup FROM paper_table WHERE model_name = 'small'"), 20);
+    CHECK_INT(query_long(path, "SELECT 10 * flops_speedup FROM paper_table WHERE model_name = 'small-power'"), 40);
 }
