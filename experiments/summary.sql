@@ -1,7 +1,7 @@
 -- summary.sql: the tables `make demo` prints (sqlite3 -header -column DB < summary.sql).
 .print ''
 .print '== Per method: the fastest point within 1 point of the unpruned model (view paper_table)'
-SELECT dataset, method, printf('%.1f', 100 * ref_accuracy) AS unpruned_acc,
+SELECT dataset, method, model_name AS model, printf('%.1f', 100 * ref_accuracy) AS unpruned_acc,
        CASE WHEN accuracy IS NULL THEN '-' ELSE printf('%.1f', 100 * accuracy) END AS accuracy,
        CASE WHEN flops_speedup IS NULL THEN '-' ELSE printf('%.2fx', flops_speedup) END AS flops_speedup,
        CASE WHEN wall_speedup_b1 IS NULL THEN '-' ELSE printf('%.2fx', wall_speedup_b1) END AS wall_b1,

@@ -1,13 +1,14 @@
 # accuracy_speedup.gp: the paper's main figure.  Accuracy against FLOPs speedup, one panel
-# per dataset, one curve per method: each method's Pareto points (view `frontier`, means
-# over seeds), the unpruned model as a dashed line and the "1 point below" line dotted.
+# per dataset, one curve per method and model (a method trained per point, as PoWER-BERT and
+# LTP in paper.sweep, apart from its training-free form): the Pareto points (view `frontier`,
+# means over seeds), the unpruned model as a dashed line and the "1 point below" line dotted.
 # Panels use each dataset's most common truncation length; split dev.
 load 'plots/common.gp'
 datasets = s("SELECT group_concat(dataset, ' ') FROM (SELECT DISTINCT dataset FROM points WHERE split = 'dev' ORDER BY dataset)")
 nd = words(datasets)
 ml(d) = s("SELECT max_len FROM points WHERE dataset = ".lit(d)." AND split = 'dev' GROUP BY max_len ORDER BY count(*) DESC, max_len DESC LIMIT 1")
 where(d) = "dataset = ".lit(d)." AND split = 'dev' AND max_len = ".ml(d)
-meths(d) = s("SELECT group_concat(method, ' ') FROM (SELECT DISTINCT method FROM points WHERE ".where(d)." ORDER BY method = 'none' DESC, method)")
+sers(d) = s(series_sql("points WHERE ".where(d)))
 # the unpruned model's accuracy; NaN (no line drawn) while a sweep has not run it yet
 ref(d) = s("SELECT coalesce((SELECT 100 * ref_accuracy FROM reference WHERE ".where(d)."), 'NaN')")
 cols = nd > 1 ? 2 : 1
@@ -39,9 +40,9 @@ do for [fmt in formats] {
         # saliency's speedup is below 1 (its gradient pass counts): start left of it
         set xrange [s("SELECT min(0.9, 0.8 * min(flops_speedup)) FROM frontier WHERE ".where(d)) + 0:*]
         set yrange [*:101]
-        ms = meths(d)
-        plot for [m in ms] q("SELECT flops_speedup, 100 * accuracy FROM frontier WHERE ".where(d)." AND method = ".lit(m)." ORDER BY flops_speedup") \
-                 using 1:2 with linespoints lw 2 pt mpt(m) ps 1.2 lc rgb mcolor(m) title m, \
+        sl = sers(d)
+        plot for [sid in sl] q("SELECT flops_speedup, 100 * accuracy FROM frontier WHERE ".where(d)." AND ".ser_sql(sid)." ORDER BY flops_speedup") \
+                 using 1:2 with linespoints lw 2 dt sdt(sl, sid) pt mpt(smeth(sid)) ps 1.2 lc rgb mcolor(smeth(sid)) title slabel(sl, sid), \
              r with lines dt 2 lc rgb "#555555" title "unpruned", \
              r - 1 with lines dt 3 lc rgb "#999999" title "unpruned - 1 point"
         unset logscale x

@@ -454,14 +454,17 @@ TEST(sweep_every_figure_script_draws_from_a_small_database) {
     const char *d = test_tmpdir();
     char path[4200], text[2048], db[4200];
     REQUIRE(test_python("ref_bert.py", "make --out %s/m --adapler --labels 2 --layers 2 --hidden 32 --heads 2 --inter 64", d) == 0);
+    /* a second model for one method: two curves (as trained and training-free PoWER-BERT) */
+    REQUIRE(test_python("ref_bert.py", "make --out %s/m2 --seed 5 --labels 2 --layers 2 --hidden 32 --heads 2 --inter 64", d) == 0);
     snprintf(path, sizeof path, "%s/s.sweep", d);
     snprintf(text, sizeof text,
              "dataset planted --planted-n 200\n"
              "run planted %s/m none\n"
              "run planted %s/m adapler --eta-scale 0,0.5,1,1.5,2\n"
              "run planted %s/m schedule --schedule 1:0.75;1:0.5;1:0.25\n"
+             "run planted %s/m2 schedule --schedule 1:0.75;1:0.5\n"
              "run planted %s/m adapler repeats=1 threads=1 batch=1,8 --eta-scale 1,2\n",
-             d, d, d, d);
+             d, d, d, d, d);
     write_file(path, text);
     snprintf(db, sizeof db, "%s/r.db", d);
     /* a sweep in progress: AdapLeR's cells in, the unpruned reference not yet */
@@ -500,6 +503,9 @@ TEST(sweep_every_figure_script_draws_from_a_small_database) {
                       strstr(s, "no per-example rows") == NULL,
                   "%s has no data", f);
         if (i != 4) CHECK_MSG(strstr(s, "adapler") != NULL, "%s: adapler missing from the legend", f);
+        if (i == 0) {
+            CHECK_MSG(strstr(s, "schedule (m)") && strstr(s, "schedule (m2)"), "%s: no curve per model of schedule", f);
+        }
         free(s);
     }
 }
