@@ -26,7 +26,7 @@ set_term(fmt, w, h) = fmt eq "png" ? \
 # the fine-tuned model `small` and trained, `small-power`, are two).  series_sql(cond) lists
 # them, space-separated; ser_sql(sid) selects one series' rows.  Within a list sl, a method
 # on more than one model is labelled "METHOD (MODEL)" (a path model by its last component),
-# and its second and later models are dashed.
+# and its second and later models are dash-dotted (dashes mark matched runs and references).
 series_sql(cond) = "SELECT group_concat(method || '/' || coalesce(model_name, ''), ' ') FROM (SELECT DISTINCT method, model_name FROM ".cond." ORDER BY method = 'none' DESC, method, model_name)"
 smeth(sid) = sid[1:strstrt(sid, "/") - 1]
 smodel(sid) = sid[strstrt(sid, "/") + 1:]
@@ -35,7 +35,7 @@ spos(sl, sid) = sum [i=1:words(sl)] (word(sl, i) eq sid ? i : 0)
 srank(sl, sid) = sum [i=1:spos(sl, sid)] (smeth(word(sl, i)) eq smeth(sid) ? 1 : 0)
 sbase(p) = strstrt(p, "/") > 0 ? sbase(p[strstrt(p, "/") + 1:]) : p
 slabel(sl, sid) = (sum [i=1:words(sl)] (smeth(word(sl, i)) eq smeth(sid) ? 1 : 0)) > 1 ? smeth(sid)." (".sbase(smodel(sid)).")" : smeth(sid)
-sdt(sl, sid) = srank(sl, sid) > 1 ? 2 : 1
+sdt(sl, sid) = srank(sl, sid) > 1 ? 4 : 1
 # Rows of a multiplot of n panels in cols columns; one (the "no data" panel) when n is 0.
 panel_rows(n, cols) = n > 0 ? (n + cols - 1) / cols : 1
 # SQL for a short legend label of a cell from its method and knob columns: the knob from its
