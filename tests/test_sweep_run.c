@@ -503,6 +503,7 @@ TEST(sweep_every_figure_script_draws_from_a_small_database) {
                       strstr(s, "no per-example rows") == NULL,
                   "%s has no data", f);
         if (i != 4) CHECK_MSG(strstr(s, "adapler") != NULL, "%s: adapler missing from the legend", f);
+        if (i == 2) CHECK_MSG(strstr(s, "none (1.0x)") && !strstr(s, "none  ("), "%s: the unpruned line's label", f);
         if (i == 0 || i == 3) {
             CHECK_MSG(strstr(s, "schedule (m)") && strstr(s, "schedule (m2)"), "%s: no curve per model of schedule", f);
         }
