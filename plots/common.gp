@@ -34,7 +34,8 @@ ser_sql(sid) = "method = ".lit(smeth(sid))." AND coalesce(model_name, '') = ".li
 spos(sl, sid) = sum [i=1:words(sl)] (word(sl, i) eq sid ? i : 0)
 srank(sl, sid) = sum [i=1:spos(sl, sid)] (smeth(word(sl, i)) eq smeth(sid) ? 1 : 0)
 sbase(p) = strstrt(p, "/") > 0 ? sbase(p[strstrt(p, "/") + 1:]) : p
-slabel(sl, sid) = (sum [i=1:words(sl)] (smeth(word(sl, i)) eq smeth(sid) ? 1 : 0)) > 1 ? smeth(sid)." (".sbase(smodel(sid)).")" : smeth(sid)
+scount(sl, sid) = sum [i=1:words(sl)] (smeth(word(sl, i)) eq smeth(sid) ? 1 : 0)
+slabel(sl, sid) = scount(sl, sid) > 1 ? smeth(sid)." (".sbase(smodel(sid)).")" : smeth(sid)
 sdt(sl, sid) = srank(sl, sid) > 1 ? 4 : 1
 # Rows of a multiplot of n panels in cols columns; one (the "no data" panel) when n is 0.
 panel_rows(n, cols) = n > 0 ? (n + cols - 1) / cols : 1
