@@ -1,12 +1,13 @@
 # layer_tokens.gp: tokens entering each layer, as a share of the input length, for every
 # method (and model, see common.gp) at its operating point in `paper_table` (the fastest
-# point within 1 point of the unpruned model's accuracy), one panel per dataset.  From the per-layer rows.
+# point within 1 point of the unpruned model's accuracy), one panel per dataset.  From the
+# per-layer rows.
 load 'plots/common.gp'
 datasets = s("SELECT group_concat(dataset, ' ') FROM (SELECT DISTINCT dataset FROM paper_table WHERE split = 'dev' AND knob IS NOT NULL ORDER BY dataset)")
 nd = words(datasets)
 sers(d) = s(series_sql("paper_table WHERE dataset = ".lit(d)." AND split = 'dev' AND knob IS NOT NULL"))
 pick(d, sid) = "FROM cell_layers l JOIN current_cells c USING (cell_key) JOIN paper_table p ON p.dataset = c.dataset AND p.split = c.split AND p.max_len = c.max_len AND p.method = c.method AND p.knob IS c.knob AND p.model_name IS c.model_name WHERE c.split = 'dev' AND c.dataset = ".lit(d)." AND c.method = ".lit(smeth(sid))." AND coalesce(c.model_name, '') = ".lit(smodel(sid))
-label(d, sl, sid) = slabel(sl, sid).s("SELECT CASE WHEN trim(".knob_cut_sql("knob").") = '' THEN '' ELSE ' ' || trim(".knob_cut_sql("knob").") END || printf(' (%.1fx)', flops_speedup) FROM paper_table WHERE split = 'dev' AND dataset = ".lit(d)." AND ".ser_sql(sid)." LIMIT 1")
+label(d, sl, sid) = slabel(sl, sid).s("SELECT coalesce(' ' || nullif(trim(".knob_cut_sql("knob")."), ''), '') || printf(' (%.1fx)', flops_speedup) FROM paper_table WHERE split = 'dev' AND dataset = ".lit(d)." AND ".ser_sql(sid)." LIMIT 1")
 cols = nd > 1 ? 2 : 1
 rows = panel_rows(nd, cols)
 do for [fmt in formats] {
