@@ -1,12 +1,21 @@
 # wall_vs_flops.gp: measured wall-clock speedup against FLOPs speedup (view `latency`),
-# one panel per batch size, one colour per method, one symbol size per truncation length;
-# bars span the lowest and highest per-repeat ratio; the diagonal is wall = FLOPs.  Cells
-# with fp32 weights only (cells run with --weights f16 are in the view, with their column).
+# one panel per batch size; one colour per dataset, one symbol per method (a dataset's
+# truncation lengths share its colour); bars span the lowest and highest per-repeat ratio.
+# Both axes logarithmic (the points run from 1.04x to tens of x); the dashed diagonal is
+# wall = FLOPs, the dotted one wall = 0.9 x FLOPs (issue 6's line).  Cells with fp32
+# weights only (cells run with --weights f16 are in the view, with their column).
 load 'plots/common.gp'
 batches = s("SELECT group_concat(batch, ' ') FROM (SELECT DISTINCT batch FROM latency WHERE weights = 'f32' ORDER BY batch)")
 nb = words(batches)
-meths = s("SELECT group_concat(method, ' ') FROM (SELECT DISTINCT method FROM latency WHERE weights = 'f32' ORDER BY method)")
-maxs = s("SELECT coalesce(max(max(flops_speedup), max(wall_speedup_hi)), 4) * 1.15 FROM latency WHERE weights = 'f32'") + 0
+# series: METHOD/DATASET
+sers = s("SELECT group_concat(method || '/' || dataset, ' ') FROM (SELECT DISTINCT method, dataset FROM latency WHERE weights = 'f32' ORDER BY method, dataset)")
+dsets = s("SELECT group_concat(dataset, ' ') FROM (SELECT DISTINCT dataset FROM latency WHERE weights = 'f32' ORDER BY dataset)")
+didx(d) = sum [i=1:words(dsets)] (word(dsets, i) eq d ? i : 0)
+dcolor(d) = word("#1b9e77 #d95f02 #7570b3 #e7298a #66a61e #e6ab02 #a6761d #666666", (didx(d) - 1) % 8 + 1)
+sm(sid) = sid[1:strstrt(sid, "/") - 1]
+sd(sid) = sid[strstrt(sid, "/") + 1:]
+maxs = s("SELECT coalesce(max(max(flops_speedup), max(wall_speedup_hi)), 4) * 1.25 FROM latency WHERE weights = 'f32'") + 0
+mins = s("SELECT min(0.9, coalesce(min(wall_speedup_lo), 1) * 0.95) FROM latency WHERE weights = 'f32'") + 0
 cols = nb > 1 ? (nb > 2 ? 3 : 2) : 1
 do for [fmt in formats] {
     eval set_term(fmt, 620 * cols, 600)
@@ -19,19 +28,24 @@ do for [fmt in formats] {
         unset output
         continue
     }
-    set multiplot layout 1, cols title "Measured wall-clock vs FLOPs speedup\n(dense and pruned timed in turn, same process and threads)" font ",13"
+    set multiplot layout 1, cols title "Measured wall-clock vs FLOPs speedup\n(dense and pruned timed in turn, same process and threads; log scales)" font ",13"
     do for [i = 1:nb] {
         b = word(batches, i)
         set title sprintf("batch %s", b)
         set xlabel "FLOPs speedup (x)"
         set ylabel "wall-clock speedup (x, median; bars: min-max over repeats)"
-        set grid
+        set logscale xy
+        set xtics (1, 1.5, 2, 3, 5, 10, 20, 50, 100)
+        set ytics (1, 1.5, 2, 3, 5, 10, 20, 50, 100)
+        set grid xtics ytics
         set key top left box opaque font ",9"
-        set xrange [0.9:maxs]
-        set yrange [0:maxs]
+        set xrange [mins:maxs]
+        set yrange [mins:maxs]
+        set samples 50
         plot x with lines dt 2 lc rgb "#555555" title "wall = FLOPs", \
-             for [m in meths] q("SELECT flops_speedup, wall_speedup, wall_speedup_lo, wall_speedup_hi FROM latency WHERE weights = 'f32' AND batch = ".b." AND method = ".lit(m)." ORDER BY flops_speedup") \
-                 using 1:2:3:4 with yerrorbars pt mpt(m) ps 1.2 lc rgb mcolor(m) title m
+             0.9 * x with lines dt 3 lc rgb "#555555" title "wall = 0.9 x FLOPs", \
+             for [sid in sers] q("SELECT flops_speedup, wall_speedup, wall_speedup_lo, wall_speedup_hi FROM latency WHERE weights = 'f32' AND batch = ".b." AND method = ".lit(sm(sid))." AND dataset = ".lit(sd(sid))." ORDER BY flops_speedup") \
+                 using 1:2:3:4 with yerrorbars pt mpt(sm(sid)) ps 1.1 lc rgb dcolor(sd(sid)) title sm(sid)." ".sd(sid)
     }
     unset multiplot
     unset output
