@@ -2,18 +2,17 @@
 # one panel per batch size; one colour per dataset, one symbol per method (a dataset's
 # truncation lengths share its colour); bars span the lowest and highest per-repeat ratio.
 # Both axes logarithmic (the points run from 1.04x to tens of x); the dashed diagonal is
-# wall = FLOPs, the dotted one wall = 0.9 x FLOPs (issue 6's line).  Cells with fp32
+# wall = FLOPs, the dotted one wall = 0.9 x FLOPs (the share AdapLeR's wall-clock gain is
+# expected to reach at batch 1 and 32, README).  Cells with fp32
 # weights only (cells run with --weights f16 are in the view, with their column).
 load 'plots/common.gp'
 batches = s("SELECT group_concat(batch, ' ') FROM (SELECT DISTINCT batch FROM latency WHERE weights = 'f32' ORDER BY batch)")
 nb = words(batches)
-# series: METHOD/DATASET
+# series METHOD/DATASET, split by common.gp's smeth and smodel
 sers = s("SELECT group_concat(method || '/' || dataset, ' ') FROM (SELECT DISTINCT method, dataset FROM latency WHERE weights = 'f32' ORDER BY method, dataset)")
 dsets = s("SELECT group_concat(dataset, ' ') FROM (SELECT DISTINCT dataset FROM latency WHERE weights = 'f32' ORDER BY dataset)")
 didx(d) = sum [i=1:words(dsets)] (word(dsets, i) eq d ? i : 0)
 dcolor(d) = word("#1b9e77 #d95f02 #7570b3 #e7298a #66a61e #e6ab02 #a6761d #666666", (didx(d) - 1) % 8 + 1)
-sm(sid) = sid[1:strstrt(sid, "/") - 1]
-sd(sid) = sid[strstrt(sid, "/") + 1:]
 maxs = s("SELECT coalesce(max(max(flops_speedup), max(wall_speedup_hi)), 4) * 1.25 FROM latency WHERE weights = 'f32'") + 0
 mins = s("SELECT min(0.9, coalesce(min(wall_speedup_lo), 1) * 0.95) FROM latency WHERE weights = 'f32'") + 0
 cols = nb > 1 ? (nb > 2 ? 3 : 2) : 1
@@ -44,8 +43,8 @@ do for [fmt in formats] {
         set samples 50
         plot x with lines dt 2 lc rgb "#555555" title "wall = FLOPs", \
              0.9 * x with lines dt 3 lc rgb "#555555" title "wall = 0.9 x FLOPs", \
-             for [sid in sers] q("SELECT flops_speedup, wall_speedup, wall_speedup_lo, wall_speedup_hi FROM latency WHERE weights = 'f32' AND batch = ".b." AND method = ".lit(sm(sid))." AND dataset = ".lit(sd(sid))." ORDER BY flops_speedup") \
-                 using 1:2:3:4 with yerrorbars pt mpt(sm(sid)) ps 1.1 lc rgb dcolor(sd(sid)) title sm(sid)." ".sd(sid)
+             for [sid in sers] q("SELECT flops_speedup, wall_speedup, wall_speedup_lo, wall_speedup_hi FROM latency WHERE weights = 'f32' AND batch = ".b." AND method = ".lit(smeth(sid))." AND dataset = ".lit(smodel(sid))." ORDER BY flops_speedup") \
+                 using 1:2:3:4 with yerrorbars pt mpt(smeth(sid)) ps 1.1 lc rgb dcolor(smodel(sid)) title smeth(sid)." ".smodel(sid)
     }
     unset multiplot
     unset output
