@@ -3,16 +3,15 @@
 # truncation lengths share its colour); bars span the lowest and highest per-repeat ratio.
 # Both axes logarithmic (the points run from 1.04x to tens of x); the dashed diagonal is
 # wall = FLOPs, the dotted one wall = 0.9 x FLOPs (the share AdapLeR's wall-clock gain is
-# expected to reach at batch 1 and 32, README).  Cells with fp32
-# weights only (cells run with --weights f16 are in the view, with their column).
+# expected to reach at batch 1 and 32, README).  Cells with fp32 weights only (cells run
+# with --weights f16 are in the view, with their column).
 load 'plots/common.gp'
 batches = s("SELECT group_concat(batch, ' ') FROM (SELECT DISTINCT batch FROM latency WHERE weights = 'f32' ORDER BY batch)")
 nb = words(batches)
 # series METHOD/DATASET, split by common.gp's smeth and smodel
 sers = s("SELECT group_concat(method || '/' || dataset, ' ') FROM (SELECT DISTINCT method, dataset FROM latency WHERE weights = 'f32' ORDER BY method, dataset)")
 dsets = s("SELECT group_concat(dataset, ' ') FROM (SELECT DISTINCT dataset FROM latency WHERE weights = 'f32' ORDER BY dataset)")
-didx(d) = sum [i=1:words(dsets)] (word(dsets, i) eq d ? i : 0)
-dcolor(d) = word("#1b9e77 #d95f02 #7570b3 #e7298a #66a61e #e6ab02 #a6761d #666666", (didx(d) - 1) % 8 + 1)
+dcolor(d) = word("#1b9e77 #d95f02 #7570b3 #e7298a #66a61e #e6ab02 #a6761d #666666", (spos(dsets, d) - 1) % 8 + 1)
 maxs = s("SELECT coalesce(max(max(flops_speedup), max(wall_speedup_hi)), 4) * 1.25 FROM latency WHERE weights = 'f32'") + 0
 mins = s("SELECT min(0.9, coalesce(min(wall_speedup_lo), 1) * 0.95) FROM latency WHERE weights = 'f32'") + 0
 cols = nb > 1 ? (nb > 2 ? 3 : 2) : 1

@@ -517,7 +517,7 @@ TEST(sweep_every_figure_script_draws_from_a_small_database) {
 TEST(sweep_shipped_files_expand) {
     const char *d = test_tmpdir();
     const char *names[] = {"demo", "paper", "eraser", "latency", "jobs", "adapler_search"};
-    for (int i = 0; i < 6; i++) {
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         int st = test_sh("ADAPLER_DATA='%s/none' %s sweep experiments/%s.sweep --dry-run --db '%s/%s.db' 2>&1", d, bin(),
                          names[i], d, names[i]);
         CHECK_MSG(st == 0, "experiments/%s.sweep: exit %d: %.300s", names[i], st, test_sh_output());
